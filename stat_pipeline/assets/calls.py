@@ -1,0 +1,111 @@
+"""Calls: queue_log rows -> classified_calls (one row per call passage) -> Wazo's
+stat_call_on_queue.
+
+A call is kept in the partition of its Wazo time (its ENTERQUEUE, or the event time of
+FULL/CLOSED/JOINEMPTY/DIVERT_*). Its outcome may come hours later: the classification reads
+the warehouse's queue_log up to ``lookahead_hours`` past the hour, so a call still *pending*
+becomes final as soon as its hour is re-materialized after the outcome row was copied (the
+new-rows sensor requests exactly those hours; a range run copies before it classifies).
+"""
+
+import datetime as dt
+
+import dagster as dg
+from pydantic import Field
+
+from stat_pipeline.assets.dimensions import sync_dimensions
+from stat_pipeline.resources import Warehouse, WazoConfig
+from stat_pipeline.sources import QueueLogSource
+from stat_pipeline.sql import query
+
+WAZO_STATUSES = ("answered", "abandoned", "timeout", "leaveempty", "full", "closed",
+                 "joinempty", "divert_ca_ratio", "divert_waittime")
+
+
+def _q(name: str):
+    return query(__file__, "calls.sql", name)
+
+
+class ClassifyConfig(dg.Config):
+    lookahead_hours: int = Field(
+        default=24, ge=1,
+        description="How long after its ENTERQUEUE a call's outcome is looked for; a call "
+                    "without outcome after that is 'no_outcome' instead of 'pending'.")
+
+
+def _status_metadata(counts: dict[str, int]) -> dict[str, dg.MetadataValue]:
+    # One numeric entry per status so the UI plots each over partitions.
+    meta: dict[str, dg.MetadataValue] = {
+        f"calls_{status}": dg.MetadataValue.int(counts.get(status, 0)) for status in WAZO_STATUSES}
+    meta["calls_by_status"] = dg.MetadataValue.json(counts)
+    return meta
+
+
+def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        name="classified_calls",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=["queue_log"],
+        group_name="calls",
+        kinds={"postgres"},
+        owners=["team:stat-pipeline"],
+        description="One row per call passage in a queue, in the hour of its Wazo time: "
+                    "status (Wazo's nine, or pending / no_outcome / exitwithkey / exitempty / "
+                    "withdraw), wait/talk/ring seconds, agent, and the source ids of the rows "
+                    "that decided it.",
+    )
+    def classified_calls(context: dg.AssetExecutionContext, config: ClassifyConfig,
+                         warehouse: Warehouse, source: QueueLogSource) -> dg.MaterializeResult:
+        start, end = context.partition_time_window
+        horizon = (dt.datetime.fromisoformat(source.until) if source.until
+                   else dt.datetime.now(dt.timezone.utc))
+        params = {"start": start, "end": end, "horizon": horizon,
+                  "lookahead": f"{config.lookahead_hours} hours"}
+        with warehouse.engine().begin() as conn:
+            conn.execute(_q("clear_calls"), params)
+            conn.execute(query(__file__, "classify_calls.sql"), params)
+            conn.execute(_q("clear_rejects"), params)
+            conn.execute(query(__file__, "classify_rejects.sql"), params)
+            rows = conn.execute(_q("calls_by_status"), params).all()
+            rejects = {r.disposition: r.n for r in conn.execute(_q("rejects_by_disposition"), params)}
+        counts = {r.status: r.n for r in rows}
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": sum(counts.values()),
+            **_status_metadata(counts),
+            "calls_pending": counts.get("pending", 0),
+            "calls_no_outcome": counts.get("no_outcome", 0),
+            "calls_partial": sum(r.partial for r in rows),
+            "calls_with_note": sum(r.noted for r in rows),
+            "rejected_rows": sum(rejects.values()),
+            "rejected_rows_by_disposition": dg.MetadataValue.json(rejects),
+        })
+
+    @dg.asset(
+        name="stat_call_on_queue",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=["classified_calls", "stat_queue", "stat_agent"],
+        group_name="calls",
+        kinds={"postgres"},
+        owners=["team:stat-pipeline"],
+        description="Wazo's stat_call_on_queue rows (the nine Wazo statuses) for the calls "
+                    "whose time is in the hour.",
+    )
+    def stat_call_on_queue(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                           wazo_config: WazoConfig) -> dg.MaterializeResult:
+        start, end = context.partition_time_window
+        params = {"start": start, "end": end}
+        with warehouse.engine().begin() as conn:
+            sync_dimensions(conn, wazo_config, start, end)
+            conn.execute(_q("clear_stat_calls"), params)
+            conn.execute(query(__file__, "stat_call_on_queue.sql"), params)
+            rows = conn.execute(_q("stat_calls_by_status"), params).all()
+        counts = {r.status: r.n for r in rows}
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": sum(counts.values()),
+            **_status_metadata(counts),
+            "calls_without_queue": sum(r.without_queue for r in rows),
+        })
+
+    return [classified_calls, stat_call_on_queue]

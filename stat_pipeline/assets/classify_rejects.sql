@@ -1,0 +1,31 @@
+-- Rows of [:start, :end) that the call classification cannot use as they are. They stay in
+-- queue_log (the copy is faithful); this table says what happened to them and why.
+INSERT INTO queue_log_rejects (source, source_id, hour, stage, reason, disposition, raw)
+SELECT q.source, q.source_id, date_trunc('hour', q."time", 'UTC'), 'classify', r.reason,
+       r.disposition, to_jsonb(q) - 'id'
+FROM queue_log q
+CROSS JOIN LATERAL (
+    SELECT CASE
+               WHEN q.queuename IS NULL THEN 'queuename is NULL: the row cannot belong to a queue call'
+               WHEN q.callid IS NULL THEN 'callid is NULL: the row cannot belong to a call'
+               WHEN length(q.callid) > 32
+                   THEN 'callid longer than 32 characters: stat_call_on_queue.callid is varchar(32); the call is in classified_calls only'
+           END AS reason,
+           CASE WHEN q.callid IS NOT NULL AND q.queuename IS NOT NULL THEN 'not exported'
+                ELSE 'ignored' END AS disposition
+) r
+WHERE q."time" >= CAST(:start AS timestamptz) AND q."time" < CAST(:end AS timestamptz)
+  AND q.event IN ('ENTERQUEUE', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER', 'BLINDTRANSFER',
+                  'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT', 'LEAVEEMPTY', 'EXITWITHKEY',
+                  'EXITEMPTY', 'WITHDRAW', 'CONNECT', 'FULL', 'CLOSED', 'JOINEMPTY',
+                  'DIVERT_CA_RATIO', 'DIVERT_HOLDTIME')
+  AND r.reason IS NOT NULL
+UNION ALL
+-- Outcome rows whose seconds field was not a number: the call is counted, with the value
+-- taken from the event timestamps (the note of the classified call says which field).
+SELECT q.source, q.source_id, date_trunc('hour', c.call_time, 'UTC'), 'classify', c.note,
+       'repaired', to_jsonb(q) - 'id'
+FROM classified_calls c
+JOIN queue_log q ON q.source_id = c.outcome_row_id AND q.callid = c.callid
+WHERE c.call_time >= CAST(:start AS timestamptz) AND c.call_time < CAST(:end AS timestamptz)
+  AND c.note LIKE '%is not an integer%'

@@ -1,0 +1,111 @@
+-- The dimension rules of wazo-stat (wazo_stat_algorithm.md section 4), set-based.
+-- Statements run in this order inside the caller's transaction, after store_config.
+
+-- name: lock
+-- Hourly runs may sync concurrently; one at a time, or two would insert the same new name.
+SELECT pg_advisory_xact_lock(hashtext('stat_pipeline.dimensions'))
+
+-- name: store_config
+INSERT INTO confd_snapshot (singleton, document) VALUES (true, CAST(:document AS jsonb))
+ON CONFLICT (singleton) DO UPDATE SET document = EXCLUDED.document, loaded_at = now()
+
+-- name: clear_config
+DELETE FROM confd_snapshot
+
+-- name: confd_tables
+-- "if two confd queues share a name the last one wins"
+CREATE TEMP TABLE confd_queues ON COMMIT DROP AS
+SELECT DISTINCT ON (e.item->>'name')
+       CAST(e.item->>'id' AS integer) AS id, e.item->>'name' AS name,
+       e.item->>'tenant_uuid' AS tenant_uuid
+FROM confd_snapshot s, jsonb_array_elements(s.document->'queues') WITH ORDINALITY AS e(item, n)
+ORDER BY e.item->>'name', e.n DESC;
+CREATE TEMP TABLE confd_agents ON COMMIT DROP AS
+SELECT DISTINCT ON (name, tenant_uuid) id, name, tenant_uuid
+FROM (SELECT CAST(e.item->>'id' AS integer) AS id, 'Agent/' || (e.item->>'number') AS name,
+             e.item->>'tenant_uuid' AS tenant_uuid, e.n
+      FROM confd_snapshot s,
+           jsonb_array_elements(s.document->'agents') WITH ORDINALITY AS e(item, n)) a
+ORDER BY name, tenant_uuid, n DESC
+
+-- name: drop_confd_tables
+DROP TABLE confd_queues; DROP TABLE confd_agents
+
+-- name: queues_recreated
+-- 1. a live row whose confd queue of the same name has another id: that queue was re-created
+UPDATE stat_queue s SET deleted = true
+FROM confd_queues c
+WHERE NOT s.deleted AND s.name = c.name AND s.queue_id IS DISTINCT FROM c.id
+
+-- name: queues_gone
+-- 2. rows whose confd queue no longer exists (or never did)
+UPDATE stat_queue SET deleted = true
+WHERE NOT deleted AND (queue_id IS NULL OR queue_id NOT IN (SELECT id FROM confd_queues))
+
+-- name: queues_from_confd
+-- 3. every confd queue has a live row
+INSERT INTO stat_queue (name, tenant_uuid, queue_id, deleted)
+SELECT c.name, c.tenant_uuid, c.id, false FROM confd_queues c
+WHERE NOT EXISTS (SELECT 1 FROM stat_queue s WHERE s.name = c.name AND NOT s.deleted)
+ORDER BY c.id
+
+-- name: queues_from_log
+-- 4. queue names of the rows and calls of [:start, :end) that no row has. Without a confd
+-- config they are the only queues we know, so they are live; with one, they are deleted
+-- (Wazo's rule). 'NONE' is what agent and system rows carry: not a queue.
+INSERT INTO stat_queue (name, tenant_uuid, queue_id, deleted)
+SELECT n.name, :master_tenant, CAST(NULL AS integer), CAST(:has_config AS boolean)
+FROM (SELECT q.queuename AS name FROM queue_log q
+      WHERE q."time" >= :start AND q."time" < :end
+      UNION
+      SELECT c.queuename FROM classified_calls c
+      WHERE c.call_time >= :start AND c.call_time < :end) n
+WHERE n.name IS NOT NULL AND n.name <> 'NONE' AND length(n.name) <= 128
+  AND NOT EXISTS (SELECT 1 FROM stat_queue s WHERE s.name = n.name)
+  AND NOT EXISTS (SELECT 1 FROM confd_queues c WHERE c.name = n.name)
+ORDER BY n.name
+
+-- name: queues_to_rename
+-- 5. deleted rows that carry the name of a confd queue
+SELECT s.id, s.name FROM stat_queue s
+WHERE s.deleted AND s.name IN (SELECT name FROM confd_queues) ORDER BY s.id
+
+-- name: rename_queue
+UPDATE stat_queue SET name = :name WHERE id = :id
+
+-- name: queue_name_taken
+SELECT EXISTS (SELECT 1 FROM stat_queue WHERE name = :name)
+
+-- name: agents_recreated
+UPDATE stat_agent s SET deleted = true
+FROM confd_agents c
+WHERE NOT s.deleted AND s.name = c.name AND s.tenant_uuid = c.tenant_uuid
+  AND s.agent_id IS DISTINCT FROM c.id
+
+-- name: agents_gone
+UPDATE stat_agent SET deleted = true
+WHERE NOT deleted AND (agent_id IS NULL OR agent_id NOT IN (SELECT id FROM confd_agents))
+
+-- name: agents_from_confd
+INSERT INTO stat_agent (name, tenant_uuid, agent_id, deleted)
+SELECT c.name, c.tenant_uuid, c.id, false FROM confd_agents c
+WHERE NOT EXISTS (SELECT 1 FROM stat_agent s
+                  WHERE s.name = c.name AND s.tenant_uuid = c.tenant_uuid AND NOT s.deleted)
+ORDER BY c.id
+
+-- name: agents_to_rename
+SELECT s.id, s.name, s.tenant_uuid FROM stat_agent s
+JOIN confd_agents c ON c.name = s.name AND c.tenant_uuid = s.tenant_uuid
+WHERE s.deleted ORDER BY s.id
+
+-- name: rename_agent
+UPDATE stat_agent SET name = :name WHERE id = :id
+
+-- name: agent_name_taken
+SELECT EXISTS (SELECT 1 FROM stat_agent WHERE name = :name AND tenant_uuid = :tenant_uuid)
+
+-- name: queue_summary
+SELECT name, tenant_uuid, queue_id, deleted FROM stat_queue ORDER BY deleted, name
+
+-- name: agent_summary
+SELECT name, tenant_uuid, agent_id, deleted FROM stat_agent ORDER BY deleted, name

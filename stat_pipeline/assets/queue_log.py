@@ -1,0 +1,47 @@
+"""queue_log: the warehouse copy of the source's rows, one hour per partition."""
+
+import dagster as dg
+
+from stat_pipeline.resources import Warehouse
+from stat_pipeline.sources import QueueLogSource
+from stat_pipeline.sql import query
+
+
+def _q(name: str):
+    return query(__file__, "queue_log.sql", name)
+
+
+def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        name="queue_log",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="ingest",
+        kinds={"postgres"},
+        owners=["team:stat-pipeline"],
+        description="Copy of the source's queue_log rows whose event time is in the hour "
+                    "(replaced on every materialization), with the source row id and the "
+                    "time we first ingested it. Rows without a usable time go to "
+                    "queue_log_rejects.",
+    )
+    def queue_log(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                  source: QueueLogSource) -> dg.MaterializeResult:
+        start, end = context.partition_time_window
+        params = {"source": source.source_name(), "start": start, "end": end}
+        with warehouse.engine().begin() as conn:
+            source.stage(conn, start, end)
+            conn.execute(_q("replace_rows"), params)
+            conn.execute(_q("clear_rejects"), params)
+            rejected = conn.execute(_q("record_rejects"), params).rowcount
+            by_event = {row.event or "NULL": row.n
+                        for row in conn.execute(_q("summary"), params)}
+        if rejected:
+            context.log.warning(f"{rejected} source rows have no usable time: see queue_log_rejects")
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": sum(by_event.values()),
+            "rows_without_time": rejected,
+            "rows_by_event": dg.MetadataValue.json(by_event),
+            "source": source.source_name(),
+        })
+
+    return [queue_log]

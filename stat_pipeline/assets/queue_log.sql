@@ -1,0 +1,36 @@
+-- name: replace_rows
+-- Replace the warehouse copy of [:start, :end) by what the source holds now. A row already
+-- copied keeps its first ingestion time, so re-materializing does not hide lateness.
+WITH previous AS (
+    DELETE FROM queue_log
+    WHERE source = :source AND "time" >= :start AND "time" < :end
+    RETURNING source_id, ingested_at
+)
+INSERT INTO queue_log (source, source_id, "time", callid, queuename, agent, event,
+                       data1, data2, data3, data4, data5, ingested_at)
+SELECT :source, i.source_id, i."time", i.callid, i.queuename, i.agent, i.event,
+       i.data1, i.data2, i.data3, i.data4, i.data5, coalesce(p.ingested_at, now())
+FROM incoming_queue_log i
+LEFT JOIN previous p ON p.source_id = i.source_id
+WHERE i."time" >= :start AND i."time" < :end
+
+-- name: clear_rejects
+DELETE FROM queue_log_rejects
+WHERE stage = 'ingest' AND source = :source
+  AND ((hour >= :start AND hour < :end) OR hour IS NULL)
+
+-- name: record_rejects
+-- Lines without a usable time cannot be put in any hour: kept here, hour NULL.
+INSERT INTO queue_log_rejects (source, source_id, hour, stage, reason, disposition, raw)
+SELECT :source, i.source_id, NULL, 'ingest',
+       coalesce(i.reject_reason,
+                CASE WHEN i.time_text IS NULL THEN 'time is NULL'
+                     ELSE 'time ' || quote_literal(i.time_text) || ' is not a timestamp' END),
+       'ignored', to_jsonb(i) - 'reject_reason'
+FROM incoming_queue_log i
+WHERE i."time" IS NULL
+
+-- name: summary
+SELECT event, count(*) AS n FROM queue_log
+WHERE source = :source AND "time" >= :start AND "time" < :end
+GROUP BY event ORDER BY event

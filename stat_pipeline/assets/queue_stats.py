@@ -1,0 +1,58 @@
+"""stat_queue_periodic: Wazo's hourly counters per queue and status."""
+
+import dagster as dg
+
+from stat_pipeline.resources import Warehouse
+from stat_pipeline.sql import query
+
+
+def _q(name: str):
+    return query(__file__, "queue_stats.sql", name)
+
+
+def _markdown(rows) -> str:
+    if not rows:
+        return "No calls in this period."
+    head = "| queue | total | answered | abandoned | timeout | leaveempty | not queued | answered rate |"
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        rate = f"{100 * r.answered / r.total:.1f} %" if r.total else "-"
+        lines.append(f"| {r.queue} | {r.total} | {r.answered} | {r.abandoned} | {r.timeout} | "
+                     f"{r.leaveempty} | {r.not_queued} | {rate} |")
+    return "\n".join(lines)
+
+
+def queue_stats_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        name="stat_queue_periodic",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=["stat_call_on_queue"],
+        group_name="queue_stats",
+        kinds={"postgres"},
+        owners=["team:stat-pipeline"],
+        description="Wazo's stat_queue_periodic: per hour and queue, the number of calls per "
+                    "status and the total.",
+    )
+    def stat_queue_periodic(context: dg.AssetExecutionContext,
+                            warehouse: Warehouse) -> dg.MaterializeResult:
+        start, end = context.partition_time_window
+        params = {"start": start, "end": end}
+        with warehouse.engine().begin() as conn:
+            conn.execute(_q("clear_periodic"), params)
+            written = conn.execute(query(__file__, "stat_queue_periodic.sql"), params).rowcount
+            rows = conn.execute(_q("per_queue"), params).all()
+            avg_wait = conn.execute(_q("wait_of_answered"), params).scalar()
+        total = sum(r.total for r in rows)
+        answered = sum(r.answered for r in rows)
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": written,
+            "calls_total": int(total),
+            "calls_answered": int(answered),
+            "calls_abandoned": int(sum(r.abandoned for r in rows)),
+            "answered_rate": dg.MetadataValue.float(round(answered / total, 4) if total else 0.0),
+            "avg_wait_answered_s": dg.MetadataValue.float(round(float(avg_wait or 0), 1)),
+            "per_queue": dg.MetadataValue.md(_markdown(rows)),
+        })
+
+    return [stat_queue_periodic]

@@ -1,0 +1,41 @@
+"""Command line: ``stat-pipeline compute`` and ``stat-pipeline demo``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _compute(args: argparse.Namespace) -> int:
+    from stat_pipeline.compute import compute, parse_instant
+    from stat_pipeline.resources import ConfigError
+
+    try:
+        until = parse_instant(args.until) if args.until else None
+        result = compute(Path(args.queue_log), Path(args.out),
+                         Path(args.config) if args.config else None, until)
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        print(f"stat-pipeline: {exc}", file=sys.stderr)
+        return 2
+    files = ", ".join(f"{name} ({n} rows)" for name, n in result.files.items())
+    print(f"{result.hours} hours computed from {result.first_hour or '-'}; wrote {files} to {args.out}")
+    if result.rejects:
+        print("rows kept aside: " + ", ".join(f"{n} {d}" for d, n in result.rejects.items()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stat-pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("compute", help="statistics of a queue_log CSV file into CSV files")
+    p.add_argument("queue_log", help="queue_log CSV (time,callid,queuename,agent,event,data1..data5), .gz allowed")
+    p.add_argument("--config", help="confd.json with queues, agents, contexts")
+    p.add_argument("--until", help="ISO instant with offset: only rows with time <= until exist")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=_compute)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

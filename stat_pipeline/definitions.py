@@ -1,0 +1,64 @@
+"""The Dagster code location: ``dagster dev -w workspace.yaml`` loads ``defs`` from here.
+
+Configuration comes from the environment (never from files in the repo):
+  STAT_WAREHOUSE_URL     our PostgreSQL (SQLAlchemy URL) — the demo command sets it
+  STAT_SOURCE_URL        Wazo's asterisk database, read-only account (a secret: EnvVar)
+  STAT_SOURCE_CSV        or a queue_log CSV in the golden layout instead of a database
+  STAT_CONFD_JSON        optional confd.json (queues, agents, contexts)
+  STAT_PARTITIONS_START  first hourly partition, default 2024-01-01-00:00
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import dagster as dg
+
+from stat_pipeline.assets.calls import call_assets
+from stat_pipeline.assets.dimensions import dimension_assets
+from stat_pipeline.assets.queue_log import queue_log_assets
+from stat_pipeline.assets.queue_stats import queue_stats_assets
+from stat_pipeline.partitions import hourly_partitions
+from stat_pipeline.resources import Warehouse, WazoConfig
+from stat_pipeline.sources import CsvQueueLogSource, PostgresQueueLogSource, QueueLogSource
+
+HOURLY_ASSETS = ["queue_log", "classified_calls", "stat_call_on_queue", "stat_queue_periodic"]
+HOURLY_JOB = "hourly_queue_stats"
+DIMENSIONS_JOB = "sync_dimensions"
+
+
+def source_from_env() -> QueueLogSource:
+    if not os.environ.get("STAT_SOURCE_URL") and os.environ.get("STAT_SOURCE_CSV"):
+        return CsvQueueLogSource(path=os.environ["STAT_SOURCE_CSV"])
+    table = os.environ.get("STAT_SOURCE_TABLE", "queue_log")
+    return PostgresQueueLogSource(url=dg.EnvVar("STAT_SOURCE_URL"), table=table)
+
+
+def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
+                      source: Optional[QueueLogSource] = None,
+                      warehouse: Optional[Warehouse] = None,
+                      wazo_config: Optional[WazoConfig] = None) -> dg.Definitions:
+    partitions = partitions or hourly_partitions()
+    assets = [*queue_log_assets(partitions), *call_assets(partitions),
+              *queue_stats_assets(partitions), *dimension_assets()]
+    hourly_job = dg.define_asset_job(
+        HOURLY_JOB, selection=dg.AssetSelection.assets(*HOURLY_ASSETS), partitions_def=partitions,
+        description="Copy, classify and aggregate the selected hours (a range is one run).")
+    dimensions_job = dg.define_asset_job(
+        DIMENSIONS_JOB, selection=dg.AssetSelection.assets("stat_queue", "stat_agent"),
+        description="Re-read the confd config into stat_queue / stat_agent.")
+    return dg.Definitions(
+        assets=assets,
+        jobs=[hourly_job, dimensions_job],
+        resources={
+            "warehouse": warehouse or Warehouse(url=dg.EnvVar("STAT_WAREHOUSE_URL")),
+            "source": source or source_from_env(),
+            "wazo_config": wazo_config or WazoConfig(
+                confd_json=os.environ.get("STAT_CONFD_JSON") or None),
+        },
+        # Steps are SQL statements: a subprocess per step would cost more than the work.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

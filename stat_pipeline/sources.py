@@ -1,0 +1,167 @@
+"""Where queue_log rows come from. Every source fills the same temporary table
+``incoming_queue_log`` inside the caller's warehouse transaction; the ``queue_log`` asset
+takes it from there, so assets downstream never know which source was used.
+
+* ``PostgresQueueLogSource``: Wazo's ``asterisk.queue_log`` through a read-only account.
+* ``CsvQueueLogSource``: a CSV in the golden-set layout
+  (``time,callid,queuename,agent,event,data1..data5``, ``\\N`` = NULL), optionally gzip'ed.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import io
+import os
+import tempfile
+from typing import IO, Optional
+
+import dagster as dg
+from pydantic import Field
+from sqlalchemy import Connection, create_engine, text
+
+_COLUMNS = ("callid", "queuename", "agent", "event", "data1", "data2", "data3", "data4", "data5")
+_COPY_COLUMNS = "time_text, " + ", ".join(_COLUMNS)
+
+_CREATE_INCOMING = f"""
+CREATE TEMP TABLE incoming_queue_log (
+    source_id bigint, time_text text, "time" timestamptz, reject_reason text,
+    {", ".join(c + " text" for c in _COLUMNS)}
+) ON COMMIT DROP
+"""
+
+
+def _raw_copy(conn: Connection, sql: str, stream: IO[bytes]) -> None:
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.copy_expert(sql, stream)
+    finally:
+        cursor.close()
+
+
+class QueueLogSource(dg.ConfigurableResource):
+    """Base of the pluggable sources (see module doc)."""
+
+    until: Optional[str] = Field(
+        default=None,
+        description="ISO instant: behave as if the source held only rows with time <= until "
+                    "(statistics as computed at that instant)")
+
+    def source_name(self) -> str:
+        raise NotImplementedError
+
+    def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
+        """Create ``incoming_queue_log`` with the rows of [start, end) and rows without a
+        usable time (their ``time`` is NULL)."""
+        raise NotImplementedError
+
+    def time_bounds(self, conn: Connection) -> Optional[tuple[dt.datetime, dt.datetime]]:
+        """Earliest and latest event time of the source (after ``until``), None if empty."""
+        self.stage(conn, dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
+                   dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc))
+        row = conn.execute(text('SELECT min("time"), max("time") FROM incoming_queue_log')).one()
+        conn.execute(text("DROP TABLE incoming_queue_log"))
+        return None if row[0] is None else (row[0], row[1])
+
+
+class CsvQueueLogSource(QueueLogSource):
+    """A queue_log CSV file (golden layout). The data line number is the row id."""
+
+    path: str = Field(description="CSV file, .gz allowed")
+
+    def source_name(self) -> str:
+        return "csv:" + os.path.basename(self.path)
+
+    def _open(self) -> IO[bytes]:
+        return gzip.open(self.path, "rb") if self.path.endswith(".gz") else open(self.path, "rb")
+
+    def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
+        conn.execute(text(f"""
+            CREATE TEMP TABLE csv_raw (
+                source_id bigint GENERATED ALWAYS AS IDENTITY, time_text text,
+                {", ".join(c + " text" for c in _COLUMNS)}, reject_reason text
+            ) ON COMMIT DROP"""))
+        copy_sql = (f"COPY csv_raw ({_COPY_COLUMNS}) FROM STDIN "
+                    "WITH (FORMAT csv, HEADER true, NULL '\\N')")
+        try:
+            with conn.begin_nested(), self._open() as stream:
+                _raw_copy(conn, copy_sql, stream)
+        except Exception:  # noqa: BLE001 - any malformed line: take the careful path below
+            self._copy_line_by_line(conn, copy_sql)
+        conn.execute(text(_CREATE_INCOMING))
+        conn.execute(text(f"""
+            INSERT INTO incoming_queue_log (source_id, time_text, "time", reject_reason,
+                                            {", ".join(_COLUMNS)})
+            SELECT source_id, time_text, t, reject_reason, {", ".join(_COLUMNS)}
+            FROM (SELECT r.*,
+                         CASE WHEN reject_reason IS NULL
+                                   AND pg_input_is_valid(time_text, 'timestamptz')
+                              THEN CAST(time_text AS timestamptz) END AS t
+                  FROM csv_raw r) parsed
+            WHERE t IS NULL
+               OR (t >= :start AND t < :end
+                   AND (CAST(:until AS timestamptz) IS NULL OR t <= CAST(:until AS timestamptz)))
+            """), {"start": start, "end": end, "until": self.until})
+        conn.execute(text("DROP TABLE csv_raw"))
+
+    def _copy_line_by_line(self, conn: Connection, copy_sql: str) -> None:
+        """Slow path for files PostgreSQL's CSV parser refuses (wrong field count, NUL bytes):
+        good lines are copied, each bad line is kept with its reason and line number."""
+        with self._open() as raw:
+            reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", errors="replace",
+                                                 newline=""))
+            next(reader, None)
+            good = tempfile.SpooledTemporaryFile(max_size=64 << 20, mode="w+b")
+            text_out = io.TextIOWrapper(good, encoding="utf-8", newline="")
+            writer = csv.writer(text_out)
+            writer.writerow(("time",) + _COLUMNS + ("reject_reason",))
+            for fields in reader:
+                fields = [f.replace("\x00", "") for f in fields]
+                reason = None
+                if len(fields) != 10:
+                    reason = f"malformed line: {len(fields)} fields instead of 10: " + \
+                             ",".join(fields)[:500]
+                    fields = (fields + [""] * 10)[:10]
+                writer.writerow(fields + ([reason] if reason else ["\\N"]))
+            text_out.flush()
+            good.seek(0)
+            _raw_copy(conn, copy_sql.replace(_COPY_COLUMNS, _COPY_COLUMNS + ", reject_reason"),
+                      good)
+
+
+class PostgresQueueLogSource(QueueLogSource):
+    """Wazo's ``queue_log`` table (database ``asterisk``), read through a read-only session."""
+
+    url: str = Field(description="SQLAlchemy URL of the source database (STAT_SOURCE_URL)")
+    table: str = Field(default="queue_log", description="Table name, optionally schema-qualified")
+
+    def source_name(self) -> str:
+        return "pg:" + self.table
+
+    def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
+        url = self.url
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+        # The session is read-only whatever the account may do: we never write to the PBX.
+        source = create_engine(url, poolclass=None, connect_args={
+            "options": "-c default_transaction_read_only=on -c timezone=UTC"})
+        spool = tempfile.SpooledTemporaryFile(max_size=64 << 20, mode="w+b")
+        try:
+            with source.connect() as src:
+                select = src.connection.dbapi_connection.cursor().mogrify(
+                    f'SELECT id, "time", {", ".join(_COLUMNS)} FROM {self.table} '
+                    f'WHERE ("time" >= %(start)s AND "time" < %(end)s'
+                    + ("" if not self.until else " AND \"time\" <= %(until)s")
+                    + ') OR "time" IS NULL',
+                    {"start": start, "end": end, "until": self.until}).decode()
+                cursor = src.connection.dbapi_connection.cursor()
+                cursor.copy_expert(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", spool)
+                cursor.close()
+        finally:
+            source.dispose()
+        spool.seek(0)
+        conn.execute(text(_CREATE_INCOMING))
+        _raw_copy(conn, f"COPY incoming_queue_log (source_id, time_text, {', '.join(_COLUMNS)}) "
+                        "FROM STDIN WITH (FORMAT csv)", spool)
+        conn.execute(text("""UPDATE incoming_queue_log SET "time" = CAST(time_text AS timestamptz)
+                             WHERE time_text IS NOT NULL"""))

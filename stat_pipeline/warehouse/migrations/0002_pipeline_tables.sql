@@ -1,0 +1,81 @@
+-- Our own tables: the warehouse copy of queue_log, rows kept aside, the classified calls
+-- and the configuration snapshot the dimension rules read.
+
+-- Copy of the source's queue_log. source + source_id identify the row at the source
+-- (Wazo's queue_log.id, or the data line number of a file); ingested_at is when we first
+-- copied it, kept across re-materializations so lateness stays measurable.
+CREATE TABLE queue_log (
+    id          bigserial PRIMARY KEY,
+    source      text        NOT NULL,
+    source_id   bigint      NOT NULL,
+    "time"      timestamptz NOT NULL,
+    callid      text,
+    queuename   text,
+    agent       text,
+    event       text,
+    data1       text,
+    data2       text,
+    data3       text,
+    data4       text,
+    data5       text,
+    ingested_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX queue_log__time        ON queue_log ("time");
+CREATE INDEX queue_log__call        ON queue_log (callid, queuename, "time");
+CREATE INDEX queue_log__source_id   ON queue_log (source, source_id);
+
+-- Rows (or fields) we could not use as they are. Nothing is dropped silently: every row
+-- lands here with the reason and what we did with it.
+--   disposition: 'ignored'  = the row was not used at all
+--                'repaired' = the row was used with a value derived another way (see reason)
+--                'not exported' = used in classified_calls but cannot go to a Wazo table
+CREATE TABLE queue_log_rejects (
+    id          bigserial PRIMARY KEY,
+    source      text        NOT NULL,
+    source_id   bigint,
+    hour        timestamptz,           -- the partition the row belongs to (NULL: no usable time)
+    stage       text        NOT NULL,  -- 'ingest' or 'classify'
+    reason      text        NOT NULL,
+    disposition text        NOT NULL,
+    raw         jsonb       NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX queue_log_rejects__hour ON queue_log_rejects (hour);
+
+-- One row per call passage in a queue (or per FULL/CLOSED/JOINEMPTY/DIVERT_* event).
+-- status is one of Wazo's nine call_exit_type labels, or a state Wazo does not store:
+--   pending      ENTERQUEUE seen, no outcome yet (within the look-ahead)
+--   no_outcome   ENTERQUEUE never followed by an outcome (look-ahead passed, or re-entered)
+--   exitwithkey / exitempty / withdraw   ended in a way Wazo does not count
+CREATE TABLE classified_calls (
+    callid          text        NOT NULL,
+    queuename       text        NOT NULL,
+    call_time       timestamptz NOT NULL,  -- Wazo's stat_call_on_queue.time for this call
+    enter_time      timestamptz,
+    end_time        timestamptz,
+    status          text        NOT NULL,
+    waittime        integer     NOT NULL DEFAULT 0,
+    talktime        integer     NOT NULL DEFAULT 0,
+    ringtime        integer     NOT NULL DEFAULT 0,
+    agent           text,
+    partial         boolean     NOT NULL DEFAULT false,  -- outcome seen without its ENTERQUEUE
+    enter_row_id    bigint,                              -- queue_log.source_id of ENTERQUEUE
+    outcome_row_id  bigint,                              -- queue_log.source_id of the deciding row
+    note            text
+);
+CREATE INDEX classified_calls__call_time ON classified_calls (call_time);
+CREATE INDEX classified_calls__callid    ON classified_calls (callid);
+
+-- The configuration (wazo-confd's view: queues, agents, contexts, master tenant) that the
+-- dimension rules of wazo-stat need. One row; replaced when the config is re-read.
+CREATE TABLE confd_snapshot (
+    singleton   boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+    document    jsonb       NOT NULL,
+    loaded_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Integer fields of queue_log are text; this is how every rule reads them.
+CREATE FUNCTION ql_int(value text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN pg_input_is_valid(btrim(value), 'integer') THEN btrim(value)::integer END
+$$;

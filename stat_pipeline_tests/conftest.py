@@ -1,0 +1,56 @@
+"""Shared fixtures: one PostgreSQL server per session, a fresh database per test.
+
+Set ``TEST_PG_URL`` (SQLAlchemy URL of an existing server's maintenance database, e.g.
+``postgresql+psycopg2://postgres@localhost:5432/postgres``) to use that server instead of
+starting an embedded one.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Protocol
+
+import pytest
+import sqlalchemy as sa
+
+from stat_pipeline.warehouse.embedded import EmbeddedPostgres, create_database, drop_database
+
+
+class PgServer(Protocol):
+    def url(self, dbname: str) -> str: ...
+    def create_database(self, name: str) -> None: ...
+    def drop_database(self, name: str) -> None: ...
+
+
+class ExternalPostgres:
+    def __init__(self, maintenance_url: str) -> None:
+        # Bare postgresql:// means psycopg 3 in SQLAlchemy 2.1; we only ship psycopg2.
+        self._url = sa.make_url(maintenance_url).set(drivername="postgresql+psycopg2")
+
+    def url(self, dbname: str) -> str:
+        return self._url.set(database=dbname).render_as_string(hide_password=False)
+
+    def create_database(self, name: str) -> None:
+        create_database(self.url(self._url.database or "postgres"), name)
+
+    def drop_database(self, name: str) -> None:
+        drop_database(self.url(self._url.database or "postgres"), name)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    if url := os.environ.get("TEST_PG_URL"):
+        yield ExternalPostgres(url)
+        return
+    with EmbeddedPostgres(tmp_path_factory.mktemp("pg"), fast=True) as pg:
+        yield pg
+
+
+@pytest.fixture
+def warehouse_url(pg_server: PgServer) -> Iterator[str]:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    pg_server.create_database(name)
+    yield pg_server.url(name)
+    pg_server.drop_database(name)
