@@ -6,6 +6,22 @@ import sys
 from pathlib import Path
 
 
+def _quiet_dagster() -> None:
+    # The command prints its own summary; Dagster's per-event DEBUG lines would drown it.
+    import logging
+    import warnings
+
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        import dagster as dg
+
+        warnings.filterwarnings("ignore", category=dg.BetaWarning)
+        warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    except AttributeError:
+        pass
+
+
 def _compute(args: argparse.Namespace) -> int:
     from stat_pipeline.compute import compute, parse_instant
     from stat_pipeline.resources import ConfigError
@@ -24,6 +40,12 @@ def _compute(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from stat_pipeline.demo import run_demo
+
+    return run_demo(Path(args.state_dir), port=args.port, ui=not args.no_ui)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stat-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -33,7 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--until", help="ISO instant with offset: only rows with time <= until exist")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_compute)
+    d = sub.add_parser("demo", help="sample data -> embedded PostgreSQL -> Dagster UI on 127.0.0.1")
+    d.add_argument("--state-dir", default=".state", help="where the embedded PostgreSQL and "
+                   "DAGSTER_HOME live (default: ./.state)")
+    d.add_argument("--port", type=int, default=3000)
+    d.add_argument("--no-ui", action="store_true", help="materialize the sample and stop")
+    d.set_defaults(func=_demo)
     args = parser.parse_args(argv)
+    _quiet_dagster()
     return args.func(args)
 
 

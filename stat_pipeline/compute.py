@@ -10,7 +10,7 @@ from typing import Optional
 
 import dagster as dg
 
-from stat_pipeline.definitions import DIMENSIONS_JOB, HOURLY_JOB, build_definitions
+from stat_pipeline.definitions import DIMENSIONS_JOB, HOURLY_JOB, QUIET, build_definitions
 from stat_pipeline.export import export_tables
 from stat_pipeline.partitions import KEY_FORMAT, hour_floor, hourly_partitions
 from stat_pipeline.resources import Warehouse, WazoConfig, dispose_engines, warehouse_engine
@@ -58,10 +58,10 @@ def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
             defs = build_definitions(
                 partitions=hourly_partitions(start=first.replace(hour=0), end=end),
                 source=source, warehouse=warehouse, wazo_config=wazo_config)
-            dims = defs.resolve_job_def(DIMENSIONS_JOB).execute_in_process(instance=instance)
+            dims = defs.resolve_job_def(DIMENSIONS_JOB).execute_in_process(instance=instance, run_config=QUIET)
             assert dims.success
             run = defs.resolve_job_def(HOURLY_JOB).execute_in_process(
-                instance=instance,
+                instance=instance, run_config=QUIET,
                 tags={"dagster/asset_partition_range_start": first.strftime(KEY_FORMAT),
                       "dagster/asset_partition_range_end": (end - HOUR).strftime(KEY_FORMAT)})
             assert run.success

@@ -62,3 +62,6 @@ def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
 
 
 defs = build_definitions()
+
+# Run config for in-process runs started by our commands: warnings and errors only.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

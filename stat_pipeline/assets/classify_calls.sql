@@ -122,9 +122,12 @@ measured AS (
                             t.end_time) - t.enter_time))::integer
                     END, 0) AS waittime,
            coalesce(t.talk_reported,
-                    CASE WHEN t.connect_time IS NOT NULL THEN
-                        round(extract(epoch FROM t.end_time - t.connect_time))::integer
-                    END, 0) AS talktime
+                    -- from the CONNECT, else from the ENTERQUEUE plus the reported wait
+                    round(extract(epoch FROM t.end_time - coalesce(
+                        t.connect_time,
+                        t.enter_time + make_interval(secs => coalesce(t.wait_reported, 0)))
+                    ))::integer,
+                    0) AS talktime
     FROM timed t
 ),
 calls AS (

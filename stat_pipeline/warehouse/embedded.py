@@ -23,6 +23,7 @@ import signal
 import stat
 import subprocess
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,8 @@ class EmbeddedPostgres:
         return self._proc is not None and self._proc.poll() is None
 
     def url(self, dbname: str) -> str:
-        return f"postgresql+psycopg2://postgres@/{dbname}?host={self.socket_dir}&port={self.port}"
+        host = urllib.parse.quote(str(self.socket_dir), safe="/")  # SQLAlchemy unquotes query values
+        return f"postgresql+psycopg2://postgres@/{dbname}?host={host}&port={self.port}"
 
     def create_database(self, name: str) -> None:
         create_database(self.url("postgres"), name)

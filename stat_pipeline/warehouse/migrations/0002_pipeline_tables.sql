@@ -74,8 +74,15 @@ CREATE TABLE confd_snapshot (
     loaded_at   timestamptz NOT NULL DEFAULT now()
 );
 
--- Integer fields of queue_log are text; this is how every rule reads them.
+-- Integer fields of queue_log are text; this is how every rule reads them. plpgsql, not
+-- sql: an inlined SQL function lets the planner fold the cast of a constant '' and fail
+-- even inside the CASE that guards it.
 CREATE FUNCTION ql_int(value text) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN pg_input_is_valid(btrim(value), 'integer') THEN btrim(value)::integer END
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+BEGIN
+    IF pg_input_is_valid(btrim(value), 'integer') THEN
+        RETURN btrim(value)::integer;
+    END IF;
+    RETURN NULL;
+END
 $$;
