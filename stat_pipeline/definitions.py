@@ -42,7 +42,7 @@ def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
     assets = [*queue_log_assets(partitions), *call_assets(partitions),
               *queue_stats_assets(partitions), *dimension_assets()]
     hourly_job = dg.define_asset_job(
-        HOURLY_JOB, selection=dg.AssetSelection.assets(*HOURLY_ASSETS), partitions_def=partitions,
+        HOURLY_JOB, selection=dg.AssetSelection.assets(*HOURLY_ASSETS),
         description="Copy, classify and aggregate the selected hours (a range is one run).")
     dimensions_job = dg.define_asset_job(
         DIMENSIONS_JOB, selection=dg.AssetSelection.assets("stat_queue", "stat_agent"),

@@ -53,4 +53,17 @@ def warehouse_url(pg_server: PgServer) -> Iterator[str]:
     name = f"test_{uuid.uuid4().hex[:12]}"
     pg_server.create_database(name)
     yield pg_server.url(name)
+    from stat_pipeline.resources import dispose_engines
+
+    dispose_engines()  # the pipeline caches one engine per URL; close it before the drop
     pg_server.drop_database(name)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Per golden set and table: rows expected / matched / missing / extra."""
+    from stat_pipeline_tests import test_golden_parity
+
+    if test_golden_parity.SUMMARY:
+        terminalreporter.section("golden sets vs wazo-stat (rows)")
+        for line in test_golden_parity.SUMMARY:
+            terminalreporter.write_line(line)

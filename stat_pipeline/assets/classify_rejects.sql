@@ -5,20 +5,28 @@ SELECT q.source, q.source_id, date_trunc('hour', q."time", 'UTC'), 'classify', r
        r.disposition, to_jsonb(q) - 'id'
 FROM queue_log q
 CROSS JOIN LATERAL (
+    SELECT q.event IN ('ENTERQUEUE', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER',
+                       'BLINDTRANSFER', 'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT',
+                       'LEAVEEMPTY', 'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW', 'CONNECT', 'FULL',
+                       'CLOSED', 'JOINEMPTY', 'DIVERT_CA_RATIO', 'DIVERT_HOLDTIME') AS call_event
+) e
+CROSS JOIN LATERAL (
     SELECT CASE
-               WHEN q.queuename IS NULL THEN 'queuename is NULL: the row cannot belong to a queue call'
-               WHEN q.callid IS NULL THEN 'callid is NULL: the row cannot belong to a call'
-               WHEN length(q.callid) > 32
+               WHEN q.queuename IS NULL AND e.call_event
+                   THEN 'queuename is NULL: the row cannot belong to a queue call'
+               WHEN q.queuename IS NULL
+                   THEN 'queuename is NULL (agent/system rows carry ''NONE''): no per-queue use'
+               WHEN e.call_event AND q.callid IS NULL
+                   THEN 'callid is NULL: the row cannot belong to a call'
+               WHEN e.call_event AND length(q.callid) > 32
                    THEN 'callid longer than 32 characters: stat_call_on_queue.callid is varchar(32); the call is in classified_calls only'
            END AS reason,
-           CASE WHEN q.callid IS NOT NULL AND q.queuename IS NOT NULL THEN 'not exported'
-                ELSE 'ignored' END AS disposition
+           CASE WHEN e.call_event AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
+                    THEN 'not exported'
+                WHEN e.call_event THEN 'ignored'
+                ELSE 'used without queue' END AS disposition
 ) r
 WHERE q."time" >= CAST(:start AS timestamptz) AND q."time" < CAST(:end AS timestamptz)
-  AND q.event IN ('ENTERQUEUE', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER', 'BLINDTRANSFER',
-                  'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT', 'LEAVEEMPTY', 'EXITWITHKEY',
-                  'EXITEMPTY', 'WITHDRAW', 'CONNECT', 'FULL', 'CLOSED', 'JOINEMPTY',
-                  'DIVERT_CA_RATIO', 'DIVERT_HOLDTIME')
   AND r.reason IS NOT NULL
 UNION ALL
 -- Outcome rows whose seconds field was not a number: the call is counted, with the value
