@@ -7,6 +7,7 @@ queue_log (the sample, moved to yesterday), materializes every hour of it, then 
 """
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import gzip
 import os
@@ -63,6 +64,19 @@ def _materialize_all(first: dt.datetime, last: dt.datetime) -> None:
         "dagster/asset_partition_range_end": partition_key(last_complete)})
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # dagster dev must not outlive this command (which owns PostgreSQL), even on SIGKILL.
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _sigterm_as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(state_dir: Path, port: int = 3000, ui: bool = True) -> int:
     state_dir = state_dir.resolve()
     dagster_home = state_dir / "dagster_home"
@@ -93,7 +107,8 @@ def run_demo(state_dir: Path, port: int = 3000, ui: bool = True) -> int:
         ui_proc = subprocess.Popen(
             [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port),
              "-w", str(project / "workspace.yaml")],
-            cwd=project)
+            cwd=project, preexec_fn=_die_with_parent)
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
         try:
             return ui_proc.wait()
         except KeyboardInterrupt:
