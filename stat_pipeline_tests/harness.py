@@ -38,7 +38,7 @@ class CallCentre:
     """Rows go in with ``log``; ``run`` materializes hours through the real job."""
 
     def __init__(self, warehouse_url: str, config_path: Optional[str] = None,
-                 until: Optional[dt.datetime] = None) -> None:
+                 until: Optional[dt.datetime] = None, day: dt.datetime = DAY) -> None:
         self.url = warehouse_url
         self.engine = create_engine(warehouse_url)
         with self.engine.begin() as conn:
@@ -47,8 +47,8 @@ class CallCentre:
                                              until=until.isoformat() if until else None)
         self.config = WazoConfig(confd_json=config_path)
         self.defs = build_definitions(
-            partitions=hourly_partitions(start=DAY - dt.timedelta(days=1),
-                                         end=DAY + dt.timedelta(days=2)),
+            partitions=hourly_partitions(start=day - dt.timedelta(days=1),
+                                         end=day + dt.timedelta(days=2)),
             source=self.source, warehouse=Warehouse(url=warehouse_url), wazo_config=self.config)
         self.instance = dg.DagsterInstance.ephemeral()
 
