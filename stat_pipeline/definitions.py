@@ -10,6 +10,7 @@ Configuration comes from the environment (never from files in the repo):
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Optional
 
 import dagster as dg
@@ -21,6 +22,10 @@ from stat_pipeline.assets.queue_stats import queue_stats_assets
 from stat_pipeline.partitions import hourly_partitions
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import CsvQueueLogSource, PostgresQueueLogSource, QueueLogSource
+
+# BackfillPolicy.single_run() is "beta" in 1.13; it is what makes a range one run, and we
+# pin Dagster, so the warning would only repeat itself in every run's log.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 HOURLY_ASSETS = ["queue_log", "classified_calls", "stat_call_on_queue", "stat_queue_periodic"]
 HOURLY_JOB = "hourly_queue_stats"

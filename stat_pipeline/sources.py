@@ -94,8 +94,7 @@ class CsvQueueLogSource(QueueLogSource):
                                             {", ".join(_COLUMNS)})
             SELECT source_id, time_text, t, reject_reason, {", ".join(_COLUMNS)}
             FROM (SELECT r.*,
-                         CASE WHEN reject_reason IS NULL
-                                   AND pg_input_is_valid(time_text, 'timestamptz')
+                         CASE WHEN reject_reason IS NULL AND is_event_time(time_text)
                               THEN CAST(time_text AS timestamptz) END AS t
                   FROM csv_raw r) parsed
             WHERE t IS NULL

@@ -14,6 +14,7 @@ import dagster as dg
 from pydantic import Field
 
 from stat_pipeline.assets.dimensions import sync_dimensions
+from stat_pipeline.assets.run_metadata import hour_or_run
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sql import query
@@ -70,7 +71,7 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
             rows = conn.execute(_q("calls_by_status"), params).all()
             rejects = {r.disposition: r.n for r in conn.execute(_q("rejects_by_disposition"), params)}
         counts = {r.status: r.n for r in rows}
-        return dg.MaterializeResult(metadata={
+        return dg.MaterializeResult(metadata=hour_or_run(context, {
             "dagster/row_count": sum(counts.values()),
             **_status_metadata(counts),
             "calls_pending": counts.get("pending", 0),
@@ -79,7 +80,7 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
             "calls_with_note": sum(r.noted for r in rows),
             "rejected_rows": sum(rejects.values()),
             "rejected_rows_by_disposition": dg.MetadataValue.json(rejects),
-        })
+        }))
 
     @dg.asset(
         name="stat_call_on_queue",
@@ -102,10 +103,10 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
             conn.execute(query(__file__, "stat_call_on_queue.sql"), params)
             rows = conn.execute(_q("stat_calls_by_status"), params).all()
         counts = {r.status: r.n for r in rows}
-        return dg.MaterializeResult(metadata={
+        return dg.MaterializeResult(metadata=hour_or_run(context, {
             "dagster/row_count": sum(counts.values()),
             **_status_metadata(counts),
             "calls_without_queue": sum(r.without_queue for r in rows),
-        })
+        }))
 
     return [classified_calls, stat_call_on_queue]

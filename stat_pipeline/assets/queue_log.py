@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from stat_pipeline.assets.run_metadata import hour_or_run
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sql import query
@@ -37,11 +38,11 @@ def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefin
                         for row in conn.execute(_q("summary"), params)}
         if rejected:
             context.log.warning(f"{rejected} source rows have no usable time: see queue_log_rejects")
-        return dg.MaterializeResult(metadata={
+        return dg.MaterializeResult(metadata=hour_or_run(context, {
             "dagster/row_count": sum(by_event.values()),
             "rows_without_time": rejected,
             "rows_by_event": dg.MetadataValue.json(by_event),
             "source": source.source_name(),
-        })
+        }))
 
     return [queue_log]

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from stat_pipeline.assets.run_metadata import hour_or_run
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sql import query
 
@@ -45,7 +46,7 @@ def queue_stats_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDef
             avg_wait = conn.execute(_q("wait_of_answered"), params).scalar()
         total = sum(r.total for r in rows)
         answered = sum(r.answered for r in rows)
-        return dg.MaterializeResult(metadata={
+        return dg.MaterializeResult(metadata=hour_or_run(context, {
             "dagster/row_count": written,
             "calls_total": int(total),
             "calls_answered": int(answered),
@@ -53,6 +54,6 @@ def queue_stats_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDef
             "answered_rate": dg.MetadataValue.float(round(answered / total, 4) if total else 0.0),
             "avg_wait_answered_s": dg.MetadataValue.float(round(float(avg_wait or 0), 1)),
             "per_queue": dg.MetadataValue.md(_markdown(rows)),
-        })
+        }))
 
     return [stat_queue_periodic]

@@ -86,3 +86,11 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- A source time we accept: a calendar date and time, optionally with an offset. PostgreSQL
+-- also parses 'now', 'yesterday', 'epoch', 'infinity'..., which in a log line are garbage.
+CREATE FUNCTION is_event_time(value text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT value ~ '^\s*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?\s*$'
+       AND pg_input_is_valid(value, 'timestamptz')
+$$;
