@@ -16,6 +16,7 @@ from typing import Optional
 import dagster as dg
 
 from stat_pipeline.assets.calls import call_assets
+from stat_pipeline.automation import automation
 from stat_pipeline.assets.dimensions import dimension_assets
 from stat_pipeline.assets.queue_log import queue_log_assets
 from stat_pipeline.assets.queue_stats import queue_stats_assets
@@ -52,9 +53,12 @@ def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
     dimensions_job = dg.define_asset_job(
         DIMENSIONS_JOB, selection=dg.AssetSelection.assets("stat_queue", "stat_agent"),
         description="Re-read the confd config into stat_queue / stat_agent.")
+    sensors, schedules = automation(HOURLY_JOB, partitions)
     return dg.Definitions(
         assets=assets,
         jobs=[hourly_job, dimensions_job],
+        sensors=sensors,
+        schedules=schedules,
         resources={
             "warehouse": warehouse or Warehouse(url=dg.EnvVar("STAT_WAREHOUSE_URL")),
             "source": source or source_from_env(),

@@ -18,10 +18,13 @@ from typing import IO, Optional
 
 import dagster as dg
 from pydantic import Field
-from sqlalchemy import Connection, create_engine, text
+from pathlib import Path
+
+from sqlalchemy import Connection, NullPool, create_engine, text
 
 _COLUMNS = ("callid", "queuename", "agent", "event", "data1", "data2", "data3", "data4", "data5")
 _COPY_COLUMNS = "time_text, " + ", ".join(_COLUMNS)
+_TOUCHED_HOURS = (Path(__file__).with_name("touched_hours.sql")).read_text()
 
 _CREATE_INCOMING = f"""
 CREATE TEMP TABLE incoming_queue_log (
@@ -54,6 +57,13 @@ class QueueLogSource(dg.ConfigurableResource):
         """Create ``incoming_queue_log`` with the rows of [start, end) and rows without a
         usable time (their ``time`` is NULL)."""
         raise NotImplementedError
+
+    def touched_hours(self, after_id: int, limit: int,
+                      lookahead_hours: int) -> list[tuple[int, Optional[dt.datetime]]]:
+        """For the rows after ``after_id`` (at most ``limit``), pairs (row id, UTC hour) of
+        every hour the row touches: its own, and the start hour of the call it decides.
+        A row without a usable time gives (id, None). Used by the new-rows sensor."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be watched for new rows")
 
     def time_bounds(self, conn: Connection) -> Optional[tuple[dt.datetime, dt.datetime]]:
         """Earliest and latest event time of the source (after ``until``), None if empty."""
@@ -137,13 +147,32 @@ class PostgresQueueLogSource(QueueLogSource):
     def source_name(self) -> str:
         return "pg:" + self.table
 
-    def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
+    def _engine(self):
         url = self.url
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg2://" + url.split("://", 1)[1]
         # The session is read-only whatever the account may do: we never write to the PBX.
-        source = create_engine(url, poolclass=None, connect_args={
+        return create_engine(url, poolclass=NullPool, connect_args={
             "options": "-c default_transaction_read_only=on -c timezone=UTC"})
+
+    def touched_hours(self, after_id: int, limit: int,
+                      lookahead_hours: int) -> list[tuple[int, Optional[dt.datetime]]]:
+        sql = _TOUCHED_HOURS.replace("{table}", self.table)
+        engine = self._engine()
+        try:
+            with engine.connect() as src:
+                cursor = src.connection.dbapi_connection.cursor()
+                cursor.execute(sql, {"cursor": after_id, "limit": limit,
+                                     "lookahead": f"{lookahead_hours} hours"})
+                rows = cursor.fetchall()
+                cursor.close()
+        finally:
+            engine.dispose()
+        return [(row_id, hour.replace(tzinfo=dt.timezone.utc) if hour else None)
+                for row_id, hour in rows]
+
+    def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
+        source = self._engine()
         spool = tempfile.SpooledTemporaryFile(max_size=64 << 20, mode="w+b")
         try:
             with source.connect() as src:

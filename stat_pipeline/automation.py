@@ -1,0 +1,107 @@
+"""Keeping every hour right without anyone clicking: a sensor on new source rows and an
+hourly schedule as a safety net.
+
+The sensor's cursor is the source row id (rows can arrive out of time order; ids only grow).
+For new rows it requests the hours they touch: their own and the hours the calls they decide
+started in (a COMPLETECALLER at 14:10 for a call that entered at 13:55 re-opens 13:00).
+Touched hours less than the look-ahead apart are requested as ONE range run, so the copy of
+the outcome's hour always precedes the re-classification of the call's hour. Only complete
+hours are requested; the cursor stops before the first row of the hour in progress, so that
+row is seen again, and requested, once its hour has closed: a crash between two ticks loses
+nothing (re-running an hour is harmless).
+"""
+import datetime as dt
+import os
+from typing import Optional
+
+import dagster as dg
+
+from stat_pipeline.partitions import KEY_FORMAT, hour_floor
+from stat_pipeline.sources import QueueLogSource
+
+HOUR = dt.timedelta(hours=1)
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+BATCH_ROWS = 50_000
+LOOKAHEAD_HOURS = 24
+
+
+def hour_ranges(hours: list[dt.datetime], max_gap: dt.timedelta) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Group sorted hours into (first, last) ranges; hours at most ``max_gap`` apart join."""
+    ranges: list[tuple[dt.datetime, dt.datetime]] = []
+    for hour in sorted(set(hours)):
+        if ranges and hour - ranges[-1][1] <= max_gap:
+            ranges[-1] = (ranges[-1][0], hour)
+        else:
+            ranges.append((hour, hour))
+    return ranges
+
+
+def range_request(first: dt.datetime, last: dt.datetime, run_key: Optional[str],
+                  reason: str) -> dg.RunRequest:
+    return dg.RunRequest(run_key=run_key, tags={
+        RANGE_START: first.strftime(KEY_FORMAT), RANGE_END: last.strftime(KEY_FORMAT),
+        "stat_pipeline/reason": reason})
+
+
+def plan_new_rows(touched: list[tuple[int, Optional[dt.datetime]]], cursor: int,
+                  now: dt.datetime, first_partition: dt.datetime,
+                  lookahead: dt.timedelta) -> tuple[list[tuple[dt.datetime, dt.datetime]], int, dict]:
+    """Pure part of the sensor: (ranges to request, new cursor, counts for the log)."""
+    open_hour = hour_floor(now)
+    waiting = [row_id for row_id, hour in touched if hour is not None and hour >= open_hour]
+    max_id = max(row_id for row_id, _ in touched)
+    new_cursor = min(waiting) - 1 if waiting else max_id
+    hours = [h for _, h in touched if h is not None and first_partition <= h < open_hour]
+    counts = {
+        "rows": len({row_id for row_id, _ in touched}),
+        "rows_in_open_hour": len(set(waiting)),
+        "rows_before_partitions": len({r for r, h in touched if h is not None and h < first_partition}),
+    }
+    return hour_ranges(hours, lookahead), max(new_cursor, cursor), counts
+
+
+def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
+    first_partition = partitions.start.astimezone(dt.timezone.utc)
+
+    @dg.sensor(
+        name="queue_log_new_rows",
+        job_name=job_name,
+        minimum_interval_seconds=int(os.environ.get("STAT_SENSOR_INTERVAL_SECONDS", "30")),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Requests the hours touched by new source rows (also late rows for old "
+                    "hours, and the start hours of the calls they complete).",
+    )
+    def queue_log_new_rows(context: dg.SensorEvaluationContext, source: QueueLogSource):
+        cursor = int(context.cursor or 0)
+        touched = source.touched_hours(cursor, BATCH_ROWS, LOOKAHEAD_HOURS)
+        if not touched:
+            return dg.SkipReason(f"no queue_log rows after id {cursor}")
+        ranges, new_cursor, counts = plan_new_rows(
+            touched, cursor, dt.datetime.now(dt.timezone.utc), first_partition,
+            dt.timedelta(hours=LOOKAHEAD_HOURS))
+        max_id = max(row_id for row_id, _ in touched)
+        context.log.info(f"rows {cursor + 1}..{max_id}: {counts}; requesting {len(ranges)} "
+                         f"range(s); cursor {cursor} -> {new_cursor}")
+        requests = [range_request(a, b, f"{a:%Y%m%d%H}-{b:%Y%m%d%H}@{max_id}", "new rows")
+                    for a, b in ranges]
+        if not requests:
+            return dg.SensorResult(skip_reason=dg.SkipReason(
+                f"rows up to id {max_id} only touch the hour in progress"), cursor=str(new_cursor))
+        return dg.SensorResult(run_requests=requests, cursor=str(new_cursor))
+
+    @dg.schedule(
+        name="hourly_safety_net",
+        job_name=job_name,
+        cron_schedule="5 * * * *",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="At :05, recompute the last 3 closed hours in one run (for when the "
+                    "sensor is off, or the source cannot be watched).",
+    )
+    def hourly_safety_net(context: dg.ScheduleEvaluationContext):
+        last = hour_floor(context.scheduled_execution_time) - HOUR
+        first = max(last - 2 * HOUR, first_partition)
+        return range_request(first, last, f"schedule-{last:%Y%m%d%H}", "schedule")
+
+    return [queue_log_new_rows], [hourly_safety_net]

@@ -1,0 +1,46 @@
+-- Run on the SOURCE database (read-only, so no helper functions): which hours do the rows
+-- after %(cursor)s touch? Each new row touches the hour of its own time and, when it decides
+-- a call, the hour the call started in: the hour of its ENTERQUEUE (same callid and queue,
+-- up to the look-ahead before), or, without one, the hour of end - talk - wait (Wazo's
+-- "partial call" time). "{table}" is replaced by the caller; psycopg2 placeholders.
+WITH new_rows AS (
+    SELECT id, "time", callid, queuename, event, data1, data2, data3, data4, data5
+    FROM {table}
+    WHERE id > %(cursor)s
+    ORDER BY id
+    LIMIT %(limit)s
+),
+outcomes AS (
+    SELECT n.id, n."time", n.callid, n.queuename,
+           -- Asterisk's wait + talk seconds of the outcome row, per event form
+           CASE WHEN n.event IN ('COMPLETEAGENT', 'COMPLETECALLER') THEN n.i1 + n.i2
+                WHEN n.event IN ('TRANSFER', 'BLINDTRANSFER') THEN n.i3 + n.i4
+                WHEN n.event = 'ATTENDEDTRANSFER' AND n.data1 IN ('BRIDGE', 'APP') THEN n.i3 + n.i4
+                WHEN n.event = 'ATTENDEDTRANSFER' THEN n.i4 + n.i5
+                ELSE n.i3
+           END AS seconds
+    FROM (SELECT r.*,
+                 CASE WHEN r.data1 ~ '^\s*[0-9]{1,9}\s*$' THEN CAST(btrim(r.data1) AS integer) ELSE 0 END AS i1,
+                 CASE WHEN r.data2 ~ '^\s*[0-9]{1,9}\s*$' THEN CAST(btrim(r.data2) AS integer) ELSE 0 END AS i2,
+                 CASE WHEN r.data3 ~ '^\s*[0-9]{1,9}\s*$' THEN CAST(btrim(r.data3) AS integer) ELSE 0 END AS i3,
+                 CASE WHEN r.data4 ~ '^\s*[0-9]{1,9}\s*$' THEN CAST(btrim(r.data4) AS integer) ELSE 0 END AS i4,
+                 CASE WHEN split_part(r.data5, '|', 1) ~ '^\s*[0-9]{1,9}\s*$'
+                      THEN CAST(btrim(split_part(r.data5, '|', 1)) AS integer) ELSE 0 END AS i5
+          FROM new_rows r
+          WHERE r."time" IS NOT NULL AND r.callid IS NOT NULL
+            AND r.event IN ('COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER', 'BLINDTRANSFER',
+                            'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT', 'LEAVEEMPTY',
+                            'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW', 'CONNECT')) n
+)
+SELECT id, date_trunc('hour', "time" AT TIME ZONE 'UTC') AS hour FROM new_rows
+UNION
+SELECT o.id, date_trunc('hour', e."time" AT TIME ZONE 'UTC')
+FROM outcomes o
+JOIN {table} e ON e.callid = o.callid AND e.queuename = o.queuename
+                AND e.event = 'ENTERQUEUE'
+                AND e."time" BETWEEN o."time" - CAST(%(lookahead)s AS interval) AND o."time"
+UNION
+SELECT o.id, date_trunc('hour', (o."time" - make_interval(secs => least(
+           o.seconds, extract(epoch FROM CAST(%(lookahead)s AS interval))))) AT TIME ZONE 'UTC')
+FROM outcomes o
+ORDER BY id
