@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 
 from stat_pipeline.definitions import DIMENSIONS_JOB, HOURLY_JOB, QUIET, build_definitions
 from stat_pipeline.partitions import hourly_partitions
-from stat_pipeline.resources import Warehouse, WazoConfig
+from stat_pipeline.resources import Warehouse, WazoConfig, warehouse_engine
 from stat_pipeline.sources import PostgresQueueLogSource
 
 UTC = dt.timezone.utc
@@ -40,6 +40,7 @@ class CallCentre:
     def __init__(self, warehouse_url: str, config_path: Optional[str] = None,
                  until: Optional[dt.datetime] = None, day: dt.datetime = DAY) -> None:
         self.url = warehouse_url
+        warehouse_engine(warehouse_url)  # creates the warehouse tables
         self.engine = create_engine(warehouse_url)
         with self.engine.begin() as conn:
             conn.exec_driver_sql(SOURCE_DDL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import dagster as dg
 import pytest
 
 from stat_pipeline_tests.harness import DAY, CallCentre, at
@@ -206,3 +207,27 @@ def test_rematerializing_gives_the_same_tables(centre):
     centre.run("10:00")
     # the first ingestion time survives re-materialization (it measures lateness)
     assert centre.query("SELECT source_id, ingested_at FROM queue_log ORDER BY source_id") == ingested
+
+
+def test_asset_checks(centre):
+    centre.log((at("10:00:00"), "a1", "q1", "NONE", "ENTERQUEUE", "", "06", "1"),
+               (at("10:00:30"), "a1", "q1", "NONE", "ABANDON", "1", "1", "30"),
+               (at("10:05:00"), "a2", "q1", "NONE", "ENTERQUEUE", "", "06", "1"),
+               (at("10:06:00"), "a3", None, "NONE", "FULL"))
+    result = centre.run("10:00")
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks["one_call_per_enterqueue"].passed
+    assert checks["one_call_per_enterqueue"].metadata["enterqueues"].value == 2
+    assert checks["plausible_durations"].passed
+    assert checks["totals_consistent"].passed
+    assert not checks["rejected_rows"].passed                # the NULL-queue FULL row
+    assert checks["rejected_rows"].severity == dg.AssetCheckSeverity.WARN
+    assert checks["no_stale_pending_calls"].passed           # a2 is pending, not stale yet
+    # a tampered table is caught
+    with centre.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE stat_queue_periodic SET total = total + 1")
+    from stat_pipeline.assets.queue_stats import _q as queue_q
+    with centre.engine.connect() as conn:
+        bad = conn.execute(queue_q("check_totals"), {"start": at("10:00:00"),
+                                                     "end": at("11:00:00")}).one()
+    assert bad.bad_sums == 1 and bad.bad_totals == 1

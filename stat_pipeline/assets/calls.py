@@ -14,7 +14,7 @@ import dagster as dg
 from pydantic import Field
 
 from stat_pipeline.assets.dimensions import sync_dimensions
-from stat_pipeline.assets.run_metadata import hour_or_run
+from stat_pipeline.assets.run_metadata import WAREHOUSE_POOL, hour_or_run
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sql import query
@@ -42,11 +42,51 @@ def _status_metadata(counts: dict[str, int]) -> dict[str, dg.MetadataValue]:
     return meta
 
 
+def _checks(conn, params: dict, lookahead_hours: int) -> list[dg.AssetCheckResult]:
+    enter = conn.execute(_q("check_enterqueues"), params).one()
+    durations = conn.execute(_q("check_durations"),
+                             {**params, "max_seconds": lookahead_hours * 3600}).one()
+    stale = conn.execute(_q("check_stale_pending"), params).one()
+    rejected = conn.execute(_q("check_rejects"), params).scalar()
+    return [
+        dg.AssetCheckResult(
+            check_name="one_call_per_enterqueue",
+            passed=enter.enterqueues == enter.calls and enter.duplicated == 0,
+            metadata={"enterqueues": enter.enterqueues, "calls": enter.calls,
+                      "duplicated": enter.duplicated}),
+        dg.AssetCheckResult(
+            check_name="plausible_durations", passed=durations.negative + durations.absurd == 0,
+            metadata={"negative": durations.negative, "beyond_lookahead": durations.absurd}),
+        dg.AssetCheckResult(
+            check_name="no_stale_pending_calls", passed=stale.stale == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"stale_pending": stale.stale,
+                      "oldest": str(stale.oldest) if stale.oldest else "-"}),
+        dg.AssetCheckResult(
+            check_name="rejected_rows", passed=rejected == 0, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"rejected_rows": rejected}),
+    ]
+
+
 def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.asset(
         name="classified_calls",
+        check_specs=[
+            dg.AssetCheckSpec("one_call_per_enterqueue", asset="classified_calls",
+                              description="Every ENTERQUEUE of the hours has exactly one "
+                                          "classified call (decided or pending)."),
+            dg.AssetCheckSpec("plausible_durations", asset="classified_calls",
+                              description="No negative wait/talk/ring, none beyond the look-ahead."),
+            dg.AssetCheckSpec("no_stale_pending_calls", asset="classified_calls",
+                              description="No call anywhere still pending after the look-ahead "
+                                          "(its hour needs re-materializing)."),
+            dg.AssetCheckSpec("rejected_rows", asset="classified_calls",
+                              description="Rows of the hours kept aside in queue_log_rejects "
+                                          "(warns, with the count)."),
+        ],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
         deps=["queue_log"],
         group_name="calls",
         kinds={"postgres"},
@@ -70,8 +110,9 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
             conn.execute(query(__file__, "classify_rejects.sql"), params)
             rows = conn.execute(_q("calls_by_status"), params).all()
             rejects = {r.disposition: r.n for r in conn.execute(_q("rejects_by_disposition"), params)}
+            checks = _checks(conn, params, config.lookahead_hours)
         counts = {r.status: r.n for r in rows}
-        return dg.MaterializeResult(metadata=hour_or_run(context, {
+        return dg.MaterializeResult(check_results=checks, metadata=hour_or_run(context, {
             "dagster/row_count": sum(counts.values()),
             **_status_metadata(counts),
             "calls_pending": counts.get("pending", 0),
@@ -86,6 +127,7 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
         name="stat_call_on_queue",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
         deps=["classified_calls", "stat_queue", "stat_agent"],
         group_name="calls",
         kinds={"postgres"},

@@ -23,3 +23,28 @@ SELECT CAST(status AS text) AS status, count(*) AS n,
        count(*) FILTER (WHERE stat_queue_id IS NULL) AS without_queue
 FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end
 GROUP BY status ORDER BY status
+
+-- name: check_enterqueues
+-- Every ENTERQUEUE of the hours has exactly one classified call (with an outcome, or pending).
+SELECT (SELECT count(*) FROM queue_log
+        WHERE "time" >= :start AND "time" < :end AND event = 'ENTERQUEUE'
+          AND callid IS NOT NULL AND queuename IS NOT NULL) AS enterqueues,
+       count(*) AS calls, count(*) - count(DISTINCT enter_row_id) AS duplicated
+FROM classified_calls
+WHERE call_time >= :start AND call_time < :end AND enter_row_id IS NOT NULL
+
+-- name: check_durations
+SELECT count(*) FILTER (WHERE waittime < 0 OR talktime < 0 OR ringtime < 0) AS negative,
+       count(*) FILTER (WHERE waittime > :max_seconds OR talktime > :max_seconds) AS absurd
+FROM classified_calls WHERE call_time >= :start AND call_time < :end
+
+-- name: check_stale_pending
+-- Anywhere in the table: a call still pending past the look-ahead means its hour was not
+-- re-materialized after its outcome could have arrived.
+SELECT count(*) AS stale, min(call_time) AS oldest FROM classified_calls
+WHERE status = 'pending'
+  AND enter_time + CAST(:lookahead AS interval) < CAST(:horizon AS timestamptz)
+
+-- name: check_rejects
+SELECT count(*) AS n FROM queue_log_rejects
+WHERE (hour >= :start AND hour < :end) OR hour IS NULL

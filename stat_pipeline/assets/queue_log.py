@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from stat_pipeline.assets.run_metadata import hour_or_run
+from stat_pipeline.assets.run_metadata import WAREHOUSE_POOL, hour_or_run
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sql import query
@@ -17,6 +17,7 @@ def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         name="queue_log",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
         group_name="ingest",
         kinds={"postgres"},
         owners=["team:stat-pipeline"],

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from stat_pipeline.assets.run_metadata import hour_or_run
+from stat_pipeline.assets.run_metadata import WAREHOUSE_POOL, hour_or_run
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sql import query
 
@@ -28,7 +28,12 @@ def queue_stats_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDef
         name="stat_queue_periodic",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
         deps=["stat_call_on_queue"],
+        check_specs=[dg.AssetCheckSpec(
+            "totals_consistent", asset="stat_queue_periodic",
+            description="total = sum of the status columns = stat_call_on_queue rows of "
+                        "the hour and queue.")],
         group_name="queue_stats",
         kinds={"postgres"},
         owners=["team:stat-pipeline"],
@@ -44,9 +49,14 @@ def queue_stats_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDef
             written = conn.execute(query(__file__, "stat_queue_periodic.sql"), params).rowcount
             rows = conn.execute(_q("per_queue"), params).all()
             avg_wait = conn.execute(_q("wait_of_answered"), params).scalar()
+            totals = conn.execute(_q("check_totals"), params).one()
         total = sum(r.total for r in rows)
         answered = sum(r.answered for r in rows)
-        return dg.MaterializeResult(metadata=hour_or_run(context, {
+        check = dg.AssetCheckResult(
+            check_name="totals_consistent", passed=totals.bad_sums + totals.bad_totals == 0,
+            metadata={"rows_total_not_sum": totals.bad_sums,
+                      "rows_total_not_calls": totals.bad_totals})
+        return dg.MaterializeResult(check_results=[check], metadata=hour_or_run(context, {
             "dagster/row_count": written,
             "calls_total": int(total),
             "calls_answered": int(answered),

@@ -13,3 +13,19 @@ GROUP BY 1 ORDER BY 1
 -- name: wait_of_answered
 SELECT avg(waittime) AS avg_wait FROM stat_call_on_queue
 WHERE "time" >= :start AND "time" < :end AND status = 'answered'
+
+-- name: check_totals
+-- total = sum of the status columns = number of stat_call_on_queue rows of that hour and queue
+WITH calls AS (
+    SELECT date_trunc('hour', "time", 'UTC') AS hour, stat_queue_id, count(*) AS n
+    FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end GROUP BY 1, 2
+), periodic AS (
+    SELECT "time" AS hour, stat_queue_id, total,
+           answered + abandoned + "full" + closed + joinempty + leaveempty + divert_ca_ratio
+           + divert_waittime + timeout AS status_sum
+    FROM stat_queue_periodic WHERE "time" >= :start AND "time" < :end
+)
+SELECT count(*) FILTER (WHERE p.total <> p.status_sum) AS bad_sums,
+       count(*) FILTER (WHERE c.n IS DISTINCT FROM p.total) AS bad_totals
+FROM periodic p
+FULL JOIN calls c ON c.hour = p.hour AND c.stat_queue_id IS NOT DISTINCT FROM p.stat_queue_id

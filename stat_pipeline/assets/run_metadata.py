@@ -7,6 +7,10 @@ so they never pose as one hour's figures on the per-partition plots.
 """
 import dagster as dg
 
+# Every step that writes the warehouse takes a slot of this pool (limit in dagster.yaml):
+# runs for overlapping hours then never interleave their writes.
+WAREHOUSE_POOL = "stat_warehouse"
+
 def hour_or_run(context: dg.AssetExecutionContext, metadata: dict) -> dict:
     keys = context.partition_keys
     if len(keys) <= 1:
