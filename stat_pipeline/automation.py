@@ -4,11 +4,18 @@ hourly schedule as a safety net.
 The sensor's cursor is the source row id (rows can arrive out of time order; ids only grow).
 For new rows it requests the hours they touch: their own and the hours the calls they decide
 started in (a COMPLETECALLER at 14:10 for a call that entered at 13:55 re-opens 13:00).
-Touched hours less than the look-ahead apart are requested as ONE range run, so the copy of
-the outcome's hour always precedes the re-classification of the call's hour. Only complete
-hours are requested; the cursor stops before the first row of the hour in progress, so that
-row is seen again, and requested, once its hour has closed: a crash between two ticks loses
-nothing (re-running an hour is harmless).
+
+Order matters: an hour's classification reads the rows of the hours after it, so those must
+be copied first. The sensor requests one run per touched hour, latest hour first; runs that
+write the warehouse share a pool of one slot (dagster.yaml), so they run one after the other
+in that order, and every hour is then classified after the later rows it needs were copied.
+One run per hour also keeps each partition's metadata that hour's own (the UI plots it). A
+burst touching more than a day of hours (a late batch, a restored dump) is one range run
+instead, where the copy of every hour precedes all classification.
+
+Only complete hours are requested; the cursor stops before the first row of the hour in
+progress, so that row is seen again, and requested, once its hour has closed: a crash
+between two ticks loses nothing (re-running an hour is harmless).
 """
 import datetime as dt
 import os
@@ -24,6 +31,7 @@ RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 BATCH_ROWS = 50_000
 LOOKAHEAD_HOURS = 24
+MAX_HOURLY_RUNS = 24
 
 
 def hour_ranges(hours: list[dt.datetime], max_gap: dt.timedelta) -> list[tuple[dt.datetime, dt.datetime]]:
@@ -37,6 +45,26 @@ def hour_ranges(hours: list[dt.datetime], max_gap: dt.timedelta) -> list[tuple[d
     return ranges
 
 
+def hour_request(hour: dt.datetime, max_id: int) -> dg.RunRequest:
+    key = hour.strftime(KEY_FORMAT)
+    return dg.RunRequest(run_key=f"{key}@{max_id}", partition_key=key,
+                         tags={"stat_pipeline/reason": "new rows"})
+
+
+def requests_for(hours: list[dt.datetime], max_id: int,
+                 lookahead: dt.timedelta) -> list[dg.RunRequest]:
+    """Latest hour first, one run each; a cluster of more than a day of hours is one range."""
+    requests = []
+    for first, last in reversed(hour_ranges(hours, lookahead)):
+        cluster = sorted({h for h in hours if first <= h <= last}, reverse=True)
+        if len(cluster) > MAX_HOURLY_RUNS:
+            requests.append(range_request(first, last, f"{first:%Y%m%d%H}-{last:%Y%m%d%H}@{max_id}",
+                                          "new rows"))
+        else:
+            requests.extend(hour_request(h, max_id) for h in cluster)
+    return requests
+
+
 def range_request(first: dt.datetime, last: dt.datetime, run_key: Optional[str],
                   reason: str) -> dg.RunRequest:
     return dg.RunRequest(run_key=run_key, tags={
@@ -45,9 +73,9 @@ def range_request(first: dt.datetime, last: dt.datetime, run_key: Optional[str],
 
 
 def plan_new_rows(touched: list[tuple[int, Optional[dt.datetime]]], cursor: int,
-                  now: dt.datetime, first_partition: dt.datetime,
-                  lookahead: dt.timedelta) -> tuple[list[tuple[dt.datetime, dt.datetime]], int, dict]:
-    """Pure part of the sensor: (ranges to request, new cursor, counts for the log)."""
+                  now: dt.datetime, first_partition: dt.datetime
+                  ) -> tuple[list[dt.datetime], int, dict]:
+    """Pure part of the sensor: (complete hours to request, new cursor, counts for the log)."""
     open_hour = hour_floor(now)
     waiting = [row_id for row_id, hour in touched if hour is not None and hour >= open_hour]
     max_id = max(row_id for row_id, _ in touched)
@@ -58,7 +86,7 @@ def plan_new_rows(touched: list[tuple[int, Optional[dt.datetime]]], cursor: int,
         "rows_in_open_hour": len(set(waiting)),
         "rows_before_partitions": len({r for r, h in touched if h is not None and h < first_partition}),
     }
-    return hour_ranges(hours, lookahead), max(new_cursor, cursor), counts
+    return sorted(set(hours)), max(new_cursor, cursor), counts
 
 
 def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
@@ -77,14 +105,12 @@ def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
         touched = source.touched_hours(cursor, BATCH_ROWS, LOOKAHEAD_HOURS)
         if not touched:
             return dg.SkipReason(f"no queue_log rows after id {cursor}")
-        ranges, new_cursor, counts = plan_new_rows(
-            touched, cursor, dt.datetime.now(dt.timezone.utc), first_partition,
-            dt.timedelta(hours=LOOKAHEAD_HOURS))
+        hours, new_cursor, counts = plan_new_rows(
+            touched, cursor, dt.datetime.now(dt.timezone.utc), first_partition)
         max_id = max(row_id for row_id, _ in touched)
-        context.log.info(f"rows {cursor + 1}..{max_id}: {counts}; requesting {len(ranges)} "
-                         f"range(s); cursor {cursor} -> {new_cursor}")
-        requests = [range_request(a, b, f"{a:%Y%m%d%H}-{b:%Y%m%d%H}@{max_id}", "new rows")
-                    for a, b in ranges]
+        requests = requests_for(hours, max_id, dt.timedelta(hours=LOOKAHEAD_HOURS))
+        context.log.info(f"rows {cursor + 1}..{max_id}: {counts}; {len(hours)} hour(s) in "
+                         f"{len(requests)} run(s); cursor {cursor} -> {new_cursor}")
         if not requests:
             return dg.SensorResult(skip_reason=dg.SkipReason(
                 f"rows up to id {max_id} only touch the hour in progress"), cursor=str(new_cursor))

@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from stat_pipeline.automation import hour_ranges, plan_new_rows
+from stat_pipeline.automation import hour_ranges, plan_new_rows, requests_for
 from stat_pipeline.definitions import HOURLY_JOB, QUIET
 from stat_pipeline_tests.harness import DAY, CallCentre, at
 
@@ -31,26 +31,29 @@ def execute(centre: CallCentre, result) -> list[tuple[str, str]]:
     """Run what the sensor asked for, as the daemon would; return the requested ranges."""
     ranges = []
     for request in result.run_requests:
-        start, end = request.tags["dagster/asset_partition_range_start"], request.tags[
-            "dagster/asset_partition_range_end"]
-        ranges.append((start, end))
+        if request.partition_key:
+            ranges.append(request.partition_key)
+        else:
+            ranges.append((request.tags["dagster/asset_partition_range_start"],
+                           request.tags["dagster/asset_partition_range_end"]))
         assert centre.defs.resolve_job_def(HOURLY_JOB).execute_in_process(
-            instance=centre.instance, run_config=QUIET, tags=request.tags).success
+            instance=centre.instance, run_config=QUIET, tags=request.tags,
+            partition_key=request.partition_key).success
     return ranges
 
 
 def test_outcome_reopens_the_hour_the_call_started_in(centre):
     centre.log((at("13:55:00"), "c1", "q1", "NONE", "ENTERQUEUE", "", "06", "1"))
     first = tick(centre, None)
-    assert execute(centre, first) == [("2024-03-01-13:00", "2024-03-01-13:00")]
+    assert execute(centre, first) == ["2024-03-01-13:00"]
     assert first.cursor == "1"
     assert centre.calls() == []                     # ENTERQUEUE only: the call is open
 
     centre.log((at("14:00:00"), "c1", "q1", "Agent/1", "CONNECT", "300", "c1.1", "2"),
                (at("14:10:00"), "c1", "q1", "Agent/1", "COMPLETECALLER", "300", "600", "1"))
     second = tick(centre, first.cursor)
-    # one run over 13..14: the 14:00 rows are copied before the 13:55 call is classified
-    assert execute(centre, second) == [("2024-03-01-13:00", "2024-03-01-14:00")]
+    # latest hour first: the 14:00 rows are copied before the 13:55 call is classified again
+    assert execute(centre, second) == ["2024-03-01-14:00", "2024-03-01-13:00"]
     assert second.cursor == "3"
     assert [(c[0], c[3], c[4], c[5], c[6]) for c in centre.calls()] == [
         ("c1", "answered", at("13:55:00"), 300, 600)]
@@ -69,7 +72,7 @@ def test_late_rows_for_an_old_hour(centre):
     centre.log((at("10:20:00"), "a3", "q1", "NONE", "CLOSED"))
     centre.log((at("12:30:00"), "a5", "q2", "NONE", "FULL"), (at("11:30:00"), "a4", "q2", "NONE", "FULL"))
     late = tick(centre, result.cursor)
-    assert execute(centre, late) == [("2024-03-01-10:00", "2024-03-01-12:00")]
+    assert execute(centre, late) == ["2024-03-01-12:00", "2024-03-01-11:00", "2024-03-01-10:00"]
     assert [(p[0], p[1], p[4]) for p in centre.periodic()] == [
         (at("10:00:00"), "q1", 2), (at("11:00:00"), "q2", 1), (at("12:00:00"), "q2", 1),
         (at("15:00:00"), "q1", 1)]
@@ -80,18 +83,27 @@ def test_rows_of_the_open_hour_hold_the_cursor():
     now = DAY + dt.timedelta(hours=15, minutes=20)
     touched = [(7, DAY + 13 * H), (8, DAY + 15 * H), (9, DAY + 14 * H), (9, DAY + 13 * H),
                (10, DAY + 15 * H)]
-    ranges, cursor, counts = plan_new_rows(touched, 6, now, DAY, dt.timedelta(hours=24))
-    assert ranges == [(DAY + 13 * H, DAY + 14 * H)]   # 15:00 is still open
+    hours, cursor, counts = plan_new_rows(touched, 6, now, DAY)
+    assert hours == [DAY + 13 * H, DAY + 14 * H]        # 15:00 is still open
     assert cursor == 7                                  # row 8 (15:00) will be seen again
     assert counts["rows_in_open_hour"] == 2
     # once 15:00 has closed, the same rows request it
-    ranges, cursor, _ = plan_new_rows(touched, 7, now + H, DAY, dt.timedelta(hours=24))
-    assert ranges == [(DAY + 13 * H, DAY + 15 * H)] and cursor == 10
+    hours, cursor, _ = plan_new_rows(touched, 7, now + H, DAY)
+    assert hours == [DAY + 13 * H, DAY + 14 * H, DAY + 15 * H] and cursor == 10
 
 
-def test_far_apart_hours_are_separate_runs():
+def test_far_apart_hours_are_separate_clusters():
     hours = [DAY, DAY + H, DAY + 3 * H, DAY + 30 * H]
     assert hour_ranges(hours, dt.timedelta(hours=24)) == [(DAY, DAY + 3 * H), (DAY + 30 * H,) * 2]
+
+
+def test_a_burst_of_more_than_a_day_is_one_range_run():
+    burst = [DAY + i * H for i in range(30)]
+    requests = requests_for(burst + [DAY + 80 * H], 99, dt.timedelta(hours=24))
+    assert [r.partition_key for r in requests] == ["2024-03-04-08:00", None]
+    assert (requests[1].tags["dagster/asset_partition_range_start"],
+            requests[1].tags["dagster/asset_partition_range_end"]) == ("2024-03-01-00:00",
+                                                                       "2024-03-02-05:00")
 
 
 def test_schedule_recomputes_the_last_closed_hours(centre):
