@@ -5,13 +5,12 @@ The sensor's cursor is the source row id (rows can arrive out of time order; ids
 For new rows it requests the hours they touch: their own and the hours the calls they decide
 started in (a COMPLETECALLER at 14:10 for a call that entered at 13:55 re-opens 13:00).
 
-Order matters: an hour's classification reads the rows of the hours after it, so those must
-be copied first. The sensor requests one run per touched hour, latest hour first; runs that
-write the warehouse share a pool of one slot (dagster.yaml), so they run one after the other
-in that order, and every hour is then classified after the later rows it needs were copied.
-One run per hour also keeps each partition's metadata that hour's own (the UI plots it). A
-burst touching more than a day of hours (a late batch, a restored dump) is one range run
-instead, where the copy of every hour precedes all classification.
+Order matters, both ways: an hour's classification reads the rows of the day after it (to
+find outcomes) and of the day before it (to know an outcome has no ENTERQUEUE). So all the
+touched hours of a cluster (hours less than the look-ahead apart) are requested as ONE range
+run, which copies every hour before it classifies any: hour-by-hour runs, in whatever order,
+can classify an hour before a neighbour's rows are copied (a test reproduces the double count
+that gives). Range runs attach their figures to each hour as observations (run_metadata.py).
 
 Only complete hours are requested; the cursor stops before the first row of the hour in
 progress, so that row is seen again, and requested, once its hour has closed: a crash
@@ -31,7 +30,6 @@ RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 BATCH_ROWS = 50_000
 LOOKAHEAD_HOURS = 24
-MAX_HOURLY_RUNS = 24
 
 
 def hour_ranges(hours: list[dt.datetime], max_gap: dt.timedelta) -> list[tuple[dt.datetime, dt.datetime]]:
@@ -45,24 +43,11 @@ def hour_ranges(hours: list[dt.datetime], max_gap: dt.timedelta) -> list[tuple[d
     return ranges
 
 
-def hour_request(hour: dt.datetime, max_id: int) -> dg.RunRequest:
-    key = hour.strftime(KEY_FORMAT)
-    return dg.RunRequest(run_key=f"{key}@{max_id}", partition_key=key,
-                         tags={"stat_pipeline/reason": "new rows"})
-
-
 def requests_for(hours: list[dt.datetime], max_id: int,
                  lookahead: dt.timedelta) -> list[dg.RunRequest]:
-    """Latest hour first, one run each; a cluster of more than a day of hours is one range."""
-    requests = []
-    for first, last in reversed(hour_ranges(hours, lookahead)):
-        cluster = sorted({h for h in hours if first <= h <= last}, reverse=True)
-        if len(cluster) > MAX_HOURLY_RUNS:
-            requests.append(range_request(first, last, f"{first:%Y%m%d%H}-{last:%Y%m%d%H}@{max_id}",
-                                          "new rows"))
-        else:
-            requests.extend(hour_request(h, max_id) for h in cluster)
-    return requests
+    """One range run per cluster of touched hours."""
+    return [range_request(first, last, f"{first:%Y%m%d%H}-{last:%Y%m%d%H}@{max_id}", "new rows")
+            for first, last in hour_ranges(hours, lookahead)]
 
 
 def range_request(first: dt.datetime, last: dt.datetime, run_key: Optional[str],

@@ -31,29 +31,25 @@ def execute(centre: CallCentre, result) -> list[tuple[str, str]]:
     """Run what the sensor asked for, as the daemon would; return the requested ranges."""
     ranges = []
     for request in result.run_requests:
-        if request.partition_key:
-            ranges.append(request.partition_key)
-        else:
-            ranges.append((request.tags["dagster/asset_partition_range_start"],
-                           request.tags["dagster/asset_partition_range_end"]))
+        ranges.append((request.tags["dagster/asset_partition_range_start"],
+                       request.tags["dagster/asset_partition_range_end"]))
         assert centre.defs.resolve_job_def(HOURLY_JOB).execute_in_process(
-            instance=centre.instance, run_config=QUIET, tags=request.tags,
-            partition_key=request.partition_key).success
+            instance=centre.instance, run_config=QUIET, tags=request.tags).success
     return ranges
 
 
 def test_outcome_reopens_the_hour_the_call_started_in(centre):
     centre.log((at("13:55:00"), "c1", "q1", "NONE", "ENTERQUEUE", "", "06", "1"))
     first = tick(centre, None)
-    assert execute(centre, first) == ["2024-03-01-13:00"]
+    assert execute(centre, first) == [("2024-03-01-13:00", "2024-03-01-13:00")]
     assert first.cursor == "1"
     assert centre.calls() == []                     # ENTERQUEUE only: the call is open
 
     centre.log((at("14:00:00"), "c1", "q1", "Agent/1", "CONNECT", "300", "c1.1", "2"),
                (at("14:10:00"), "c1", "q1", "Agent/1", "COMPLETECALLER", "300", "600", "1"))
     second = tick(centre, first.cursor)
-    # latest hour first: the 14:00 rows are copied before the 13:55 call is classified again
-    assert execute(centre, second) == ["2024-03-01-14:00", "2024-03-01-13:00"]
+    # one run over 13..14: the 14:00 rows are copied before the 13:55 call is classified
+    assert execute(centre, second) == [("2024-03-01-13:00", "2024-03-01-14:00")]
     assert second.cursor == "3"
     assert [(c[0], c[3], c[4], c[5], c[6]) for c in centre.calls()] == [
         ("c1", "answered", at("13:55:00"), 300, 600)]
@@ -72,7 +68,7 @@ def test_late_rows_for_an_old_hour(centre):
     centre.log((at("10:20:00"), "a3", "q1", "NONE", "CLOSED"))
     centre.log((at("12:30:00"), "a5", "q2", "NONE", "FULL"), (at("11:30:00"), "a4", "q2", "NONE", "FULL"))
     late = tick(centre, result.cursor)
-    assert execute(centre, late) == ["2024-03-01-12:00", "2024-03-01-11:00", "2024-03-01-10:00"]
+    assert execute(centre, late) == [("2024-03-01-10:00", "2024-03-01-12:00")]
     assert [(p[0], p[1], p[4]) for p in centre.periodic()] == [
         (at("10:00:00"), "q1", 2), (at("11:00:00"), "q2", 1), (at("12:00:00"), "q2", 1),
         (at("15:00:00"), "q1", 1)]
@@ -97,13 +93,19 @@ def test_far_apart_hours_are_separate_clusters():
     assert hour_ranges(hours, dt.timedelta(hours=24)) == [(DAY, DAY + 3 * H), (DAY + 30 * H,) * 2]
 
 
-def test_a_burst_of_more_than_a_day_is_one_range_run():
-    burst = [DAY + i * H for i in range(30)]
-    requests = requests_for(burst + [DAY + 80 * H], 99, dt.timedelta(hours=24))
-    assert [r.partition_key for r in requests] == ["2024-03-04-08:00", None]
-    assert (requests[1].tags["dagster/asset_partition_range_start"],
-            requests[1].tags["dagster/asset_partition_range_end"]) == ("2024-03-01-00:00",
-                                                                       "2024-03-02-05:00")
+def test_hour_by_hour_runs_would_double_count(centre):
+    """Why the sensor asks for range runs: classify 12:00 before 11:00 is copied, and the
+    13:00 outcome of the 11:59 call looks like a call without ENTERQUEUE, dated 12:59."""
+    centre.log((at("11:59:00"), "c4", "q2", "NONE", "ENTERQUEUE", "", "06", "1"),
+               (at("13:00:10"), "c4", "q2", "Agent/1", "COMPLETECALLER", "30", "40", "1"))
+    for hour in ("13:00", "12:00", "11:00"):
+        centre.run(hour)
+    assert len(centre.calls()) == 2                   # the failure mode, reproduced
+    requests = requests_for([at("11:00:00"), at("12:00:00"), at("13:00:00")], 2,
+                            dt.timedelta(hours=24))
+    assert len(requests) == 1
+    execute(centre, type("R", (), {"run_requests": requests})())
+    assert [(c[0], c[4]) for c in centre.calls()] == [("c4", at("11:59:00"))]
 
 
 def test_schedule_recomputes_the_last_closed_hours(centre):
