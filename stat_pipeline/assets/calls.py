@@ -14,7 +14,7 @@ import dagster as dg
 from pydantic import Field
 
 from stat_pipeline.assets.dimensions import sync_dimensions
-from stat_pipeline.assets.run_metadata import WAREHOUSE_POOL, hour_or_run
+from stat_pipeline.assets.run_metadata import WAREHOUSE_POOL, report
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sql import query
@@ -40,6 +40,33 @@ def _status_metadata(counts: dict[str, int]) -> dict[str, dg.MetadataValue]:
         f"calls_{status}": dg.MetadataValue.int(counts.get(status, 0)) for status in WAZO_STATUSES}
     meta["calls_by_status"] = dg.MetadataValue.json(counts)
     return meta
+
+
+def _classified_figures(conn, start: dt.datetime, end: dt.datetime) -> dict:
+    params = {"start": start, "end": end}
+    rows = conn.execute(_q("calls_by_status"), params).all()
+    rejects = {r.disposition: r.n for r in conn.execute(_q("rejects_by_disposition"), params)}
+    counts = {r.status: r.n for r in rows}
+    return {
+        "dagster/row_count": sum(counts.values()),
+        **_status_metadata(counts),
+        "calls_pending": counts.get("pending", 0),
+        "calls_no_outcome": counts.get("no_outcome", 0),
+        "calls_partial": sum(r.partial for r in rows),
+        "calls_with_note": sum(r.noted for r in rows),
+        "rejected_rows": sum(rejects.values()),
+        "rejected_rows_by_disposition": dg.MetadataValue.json(rejects),
+    }
+
+
+def _stat_call_figures(conn, start: dt.datetime, end: dt.datetime) -> dict:
+    rows = conn.execute(_q("stat_calls_by_status"), {"start": start, "end": end}).all()
+    counts = {r.status: r.n for r in rows}
+    return {
+        "dagster/row_count": sum(counts.values()),
+        **_status_metadata(counts),
+        "calls_without_queue": sum(r.without_queue for r in rows),
+    }
 
 
 def _checks(conn, params: dict, lookahead_hours: int) -> list[dg.AssetCheckResult]:
@@ -108,20 +135,9 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
             conn.execute(query(__file__, "classify_calls.sql"), params)
             conn.execute(_q("clear_rejects"), params)
             conn.execute(query(__file__, "classify_rejects.sql"), params)
-            rows = conn.execute(_q("calls_by_status"), params).all()
-            rejects = {r.disposition: r.n for r in conn.execute(_q("rejects_by_disposition"), params)}
             checks = _checks(conn, params, config.lookahead_hours)
-        counts = {r.status: r.n for r in rows}
-        return dg.MaterializeResult(check_results=checks, metadata=hour_or_run(context, {
-            "dagster/row_count": sum(counts.values()),
-            **_status_metadata(counts),
-            "calls_pending": counts.get("pending", 0),
-            "calls_no_outcome": counts.get("no_outcome", 0),
-            "calls_partial": sum(r.partial for r in rows),
-            "calls_with_note": sum(r.noted for r in rows),
-            "rejected_rows": sum(rejects.values()),
-            "rejected_rows_by_disposition": dg.MetadataValue.json(rejects),
-        }))
+            metadata = report(context, conn, _classified_figures)
+        return dg.MaterializeResult(check_results=checks, metadata=metadata)
 
     @dg.asset(
         name="stat_call_on_queue",
@@ -143,12 +159,7 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
             sync_dimensions(conn, wazo_config, start, end)
             conn.execute(_q("clear_stat_calls"), params)
             conn.execute(query(__file__, "stat_call_on_queue.sql"), params)
-            rows = conn.execute(_q("stat_calls_by_status"), params).all()
-        counts = {r.status: r.n for r in rows}
-        return dg.MaterializeResult(metadata=hour_or_run(context, {
-            "dagster/row_count": sum(counts.values()),
-            **_status_metadata(counts),
-            "calls_without_queue": sum(r.without_queue for r in rows),
-        }))
+            metadata = report(context, conn, _stat_call_figures)
+        return dg.MaterializeResult(metadata=metadata)
 
     return [classified_calls, stat_call_on_queue]

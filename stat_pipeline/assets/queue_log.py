@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from stat_pipeline.assets.run_metadata import WAREHOUSE_POOL, hour_or_run
+from stat_pipeline.assets.run_metadata import WAREHOUSE_POOL, report
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sql import query
@@ -10,6 +10,13 @@ from stat_pipeline.sql import query
 
 def _q(name: str):
     return query(__file__, "queue_log.sql", name)
+
+
+def _figures(conn, source_name: str, start, end) -> dict:
+    params = {"source": source_name, "start": start, "end": end}
+    by_event = {row.event or "NULL": row.n for row in conn.execute(_q("summary"), params)}
+    return {"dagster/row_count": sum(by_event.values()),
+            "rows_by_event": dg.MetadataValue.json(by_event)}
 
 
 def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -29,21 +36,17 @@ def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefin
     def queue_log(context: dg.AssetExecutionContext, warehouse: Warehouse,
                   source: QueueLogSource) -> dg.MaterializeResult:
         start, end = context.partition_time_window
-        params = {"source": source.source_name(), "start": start, "end": end}
+        source_name = source.source_name()
+        params = {"source": source_name, "start": start, "end": end}
         with warehouse.engine().begin() as conn:
             source.stage(conn, start, end)
             conn.execute(_q("replace_rows"), params)
             conn.execute(_q("clear_rejects"), params)
             rejected = conn.execute(_q("record_rejects"), params).rowcount
-            by_event = {row.event or "NULL": row.n
-                        for row in conn.execute(_q("summary"), params)}
+            metadata = report(context, conn, lambda c, s, e: _figures(c, source_name, s, e))
         if rejected:
             context.log.warning(f"{rejected} source rows have no usable time: see queue_log_rejects")
-        return dg.MaterializeResult(metadata=hour_or_run(context, {
-            "dagster/row_count": sum(by_event.values()),
-            "rows_without_time": rejected,
-            "rows_by_event": dg.MetadataValue.json(by_event),
-            "source": source.source_name(),
-        }))
+        return dg.MaterializeResult(metadata={**metadata, "rows_without_time": rejected,
+                                              "source": source_name})
 
     return [queue_log]

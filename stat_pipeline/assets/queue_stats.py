@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from stat_pipeline.assets.run_metadata import WAREHOUSE_POOL, hour_or_run
+from stat_pipeline.assets.run_metadata import WAREHOUSE_POOL, report
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sql import query
 
@@ -21,6 +21,23 @@ def _markdown(rows) -> str:
         lines.append(f"| {r.queue} | {r.total} | {r.answered} | {r.abandoned} | {r.timeout} | "
                      f"{r.leaveempty} | {r.not_queued} | {rate} |")
     return "\n".join(lines)
+
+
+def _figures(conn, start, end) -> dict:
+    params = {"start": start, "end": end}
+    rows = conn.execute(_q("per_queue"), params).all()
+    avg_wait = conn.execute(_q("wait_of_answered"), params).scalar()
+    total = sum(r.total for r in rows)
+    answered = sum(r.answered for r in rows)
+    return {
+        "dagster/row_count": sum(r.hours for r in rows),
+        "calls_total": int(total),
+        "calls_answered": int(answered),
+        "calls_abandoned": int(sum(r.abandoned for r in rows)),
+        "answered_rate": dg.MetadataValue.float(round(answered / total, 4) if total else 0.0),
+        "avg_wait_answered_s": dg.MetadataValue.float(round(float(avg_wait or 0), 1)),
+        "per_queue": dg.MetadataValue.md(_markdown(rows)),
+    }
 
 
 def queue_stats_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -46,24 +63,13 @@ def queue_stats_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDef
         params = {"start": start, "end": end}
         with warehouse.engine().begin() as conn:
             conn.execute(_q("clear_periodic"), params)
-            written = conn.execute(query(__file__, "stat_queue_periodic.sql"), params).rowcount
-            rows = conn.execute(_q("per_queue"), params).all()
-            avg_wait = conn.execute(_q("wait_of_answered"), params).scalar()
+            conn.execute(query(__file__, "stat_queue_periodic.sql"), params)
             totals = conn.execute(_q("check_totals"), params).one()
-        total = sum(r.total for r in rows)
-        answered = sum(r.answered for r in rows)
+            metadata = report(context, conn, _figures)
         check = dg.AssetCheckResult(
             check_name="totals_consistent", passed=totals.bad_sums + totals.bad_totals == 0,
             metadata={"rows_total_not_sum": totals.bad_sums,
                       "rows_total_not_calls": totals.bad_totals})
-        return dg.MaterializeResult(check_results=[check], metadata=hour_or_run(context, {
-            "dagster/row_count": written,
-            "calls_total": int(total),
-            "calls_answered": int(answered),
-            "calls_abandoned": int(sum(r.abandoned for r in rows)),
-            "answered_rate": dg.MetadataValue.float(round(answered / total, 4) if total else 0.0),
-            "avg_wait_answered_s": dg.MetadataValue.float(round(float(avg_wait or 0), 1)),
-            "per_queue": dg.MetadataValue.md(_markdown(rows)),
-        }))
+        return dg.MaterializeResult(check_results=[check], metadata=metadata)
 
     return [stat_queue_periodic]
