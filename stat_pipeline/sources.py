@@ -3,16 +3,21 @@
 takes it from there, so assets downstream never know which source was used.
 
 * ``PostgresQueueLogSource``: Wazo's ``asterisk.queue_log`` through a read-only account.
+* ``FlatFileQueueLogSource``: Asterisk's own ``/var/log/asterisk/queue_log`` file(s)
+  (``epoch|callid|queue|agent|event|data...``), rotated and gzip'ed ones included.
 * ``CsvQueueLogSource``: a CSV in the golden-set layout
   (``time,callid,queuename,agent,event,data1..data5``, ``\\N`` = NULL), optionally gzip'ed.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
+import glob
 import gzip
 import io
 import os
+import re
 import tempfile
 from typing import IO, Optional
 
@@ -22,9 +27,12 @@ from pathlib import Path
 
 from sqlalchemy import Connection, NullPool, create_engine, text
 
+from stat_pipeline.sql import queries
+
 _COLUMNS = ("callid", "queuename", "agent", "event", "data1", "data2", "data3", "data4", "data5")
 _COPY_COLUMNS = "time_text, " + ", ".join(_COLUMNS)
 _TOUCHED_HOURS = (Path(__file__).with_name("touched_hours.sql")).read_text()
+_FLAT = queries(Path(__file__).with_name("flat_file.sql"))
 
 _CREATE_INCOMING = f"""
 CREATE TEMP TABLE incoming_queue_log (
@@ -193,3 +201,119 @@ class PostgresQueueLogSource(QueueLogSource):
                         "FROM STDIN WITH (FORMAT csv)", spool)
         conn.execute(text("""UPDATE incoming_queue_log SET "time" = CAST(time_text AS timestamptz)
                              WHERE time_text IS NOT NULL"""))
+
+
+class _CleanLines(io.RawIOBase):
+    """The bytes of several (possibly gzip'ed) files, one after the other, as valid UTF-8
+    without NUL bytes or carriage returns (Asterisk leaves NULs in the file after a crash; PostgreSQL refuses
+    them). Streamed: nothing is held in memory but one chunk."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self._paths = list(paths)
+        self._current: Optional[IO[bytes]] = None
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = b""
+        self._last = b"\n"
+
+    def readable(self) -> bool:
+        return True
+
+    def _next_chunk(self) -> bytes:
+        while True:
+            if self._current is None:
+                if not self._paths:
+                    return b""
+                path = self._paths.pop(0)
+                self._current = gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+                if self._last != b"\n":  # a file cut mid-line must not glue onto the next
+                    self._last = b"\n"
+                    return b"\n"
+            chunk = self._current.read(1 << 20)
+            if chunk:
+                # CR: Windows line ends, which COPY would refuse; never data in queue_log
+                text_chunk = self._decoder.decode(chunk.replace(b"\x00", b"")).replace("\r", "")
+                out = text_chunk.encode("utf-8")
+                if out:
+                    self._last = out[-1:]
+                    return out
+                continue
+            self._current.close()
+            self._current = None
+            tail = self._decoder.decode(b"", final=True).encode("utf-8")
+            self._decoder.reset()
+            if tail:
+                self._last = tail[-1:]
+                return tail
+
+    def readinto(self, buffer) -> int:
+        if not self._pending:
+            self._pending = self._next_chunk()
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def rotated_files(pattern: str) -> list[str]:
+    """The files of a queue_log and its rotations, oldest first: ``queue_log-20241101.gz``,
+    ``queue_log-20241102``, ..., then the live ``queue_log``; or numbered rotations
+    (``queue_log.2`` before ``queue_log.1``)."""
+    paths = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
+    if not paths:
+        raise FileNotFoundError(f"no file matches {pattern}")
+
+    def age(path: str):
+        name = os.path.basename(path).removesuffix(".gz")
+        dated = re.search(r"-(\d{8})$", name)
+        numbered = re.search(r"\.(\d+)$", name)
+        if dated:
+            return (0, dated.group(1), 0)
+        if numbered:
+            return (1, "", -int(numbered.group(1)))
+        return (2, "", 0)
+
+    return sorted(paths, key=age)
+
+
+class FlatFileQueueLogSource(QueueLogSource):
+    """Asterisk's queue_log flat file (``epoch|callid|queue|agent|event|data...``).
+
+    ``path`` may be a glob (``/var/log/asterisk/queue_log*``) to read rotated files in order.
+    The row id is the line number across the files. Lines that cannot be read (too few
+    fields, no epoch) go to queue_log_rejects with their line number; empty lines are
+    skipped."""
+
+    path: str = Field(description="queue_log file, .gz allowed, or a glob of rotated files")
+
+    def source_name(self) -> str:
+        return "file:" + os.path.basename(self.path)
+
+    def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
+        conn.execute(_FLAT["create_raw"])
+        _raw_copy(conn, str(_FLAT["copy_raw"]), _CleanLines(rotated_files(self.path)))
+        conn.execute(text(_CREATE_INCOMING))
+        conn.execute(_FLAT["parse"], {"start": start, "end": end, "until": self.until})
+        conn.execute(text("DROP TABLE raw_lines"))
+
+
+def detect_format(path: str) -> str:
+    """'csv' (golden layout, with its header) or 'asterisk' (flat file), from the first line."""
+    first = rotated_files(path)[0]
+    with (gzip.open(first, "rb") if first.endswith(".gz") else open(first, "rb")) as fh:
+        line = fh.readline(4096).replace(b"\x00", b"").decode("utf-8", "replace").strip()
+    if line.startswith("time,"):
+        return "csv"
+    if re.match(r"^\d+(\.\d+)?\|", line):
+        return "asterisk"
+    raise ValueError(f"{path}: neither a queue_log CSV (header time,callid,...) nor an "
+                     f"Asterisk queue_log (epoch|callid|...): first line {line[:60]!r}")
+
+
+def file_source(path: str, fmt: str = "auto", until: Optional[str] = None) -> QueueLogSource:
+    """The source for a log file: ``fmt`` 'csv', 'asterisk' or 'auto' (from its first line)."""
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt == "csv":
+        return CsvQueueLogSource(path=path, until=until)
+    if fmt == "asterisk":
+        return FlatFileQueueLogSource(path=path, until=until)
+    raise ValueError(f"unknown format {fmt!r}: csv, asterisk or auto")
