@@ -26,6 +26,7 @@ from pydantic import Field
 from pathlib import Path
 
 from sqlalchemy import Connection, NullPool, create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from stat_pipeline.sql import queries
 
@@ -40,6 +41,14 @@ CREATE TEMP TABLE incoming_queue_log (
     {", ".join(c + " text" for c in _COLUMNS)}
 ) ON COMMIT DROP
 """
+
+
+class SourceUnavailable(dg.Failure):
+    """The source database cannot be reached: one clear line; Dagster retries the step."""
+
+    def __init__(self, name: str, exc: Exception) -> None:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        super().__init__(description=f"queue_log source {name} unreachable: {reason}")
 
 
 def _raw_copy(conn: Connection, sql: str, stream: IO[bytes]) -> None:
@@ -174,14 +183,16 @@ class PostgresQueueLogSource(QueueLogSource):
                                      "lookahead": f"{lookahead_hours} hours"})
                 rows = cursor.fetchall()
                 cursor.close()
+        except OperationalError as exc:
+            raise SourceUnavailable(self.source_name(), exc) from exc
         finally:
             engine.dispose()
         return [(row_id, hour.replace(tzinfo=dt.timezone.utc) if hour else None)
                 for row_id, hour in rows]
 
     def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
-        source = self._engine()
         spool = tempfile.SpooledTemporaryFile(max_size=64 << 20, mode="w+b")
+        source = self._engine()
         try:
             with source.connect() as src:
                 select = src.connection.dbapi_connection.cursor().mogrify(
@@ -193,6 +204,8 @@ class PostgresQueueLogSource(QueueLogSource):
                 cursor = src.connection.dbapi_connection.cursor()
                 cursor.copy_expert(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", spool)
                 cursor.close()
+        except OperationalError as exc:
+            raise SourceUnavailable(self.source_name(), exc) from exc
         finally:
             source.dispose()
         spool.seek(0)

@@ -14,7 +14,8 @@ import dagster as dg
 from pydantic import Field
 
 from stat_pipeline.assets.dimensions import sync_dimensions
-from stat_pipeline.assets.run_metadata import WAREHOUSE_POOL, report
+from stat_pipeline.assets.policies import hourly
+from stat_pipeline.assets.run_metadata import report
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sql import query
@@ -111,13 +112,8 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
                               description="Rows of the hours kept aside in queue_log_rejects "
                                           "(warns, with the count)."),
         ],
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
+        **hourly(partitions, "calls"),
         deps=["queue_log"],
-        group_name="calls",
-        kinds={"postgres"},
-        owners=["team:stat-pipeline"],
         description="One row per call passage in a queue, in the hour of its Wazo time: "
                     "status (Wazo's nine, or pending / no_outcome / exitwithkey / exitempty / "
                     "withdraw), wait/talk/ring seconds, agent, and the source ids of the rows "
@@ -141,13 +137,8 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
 
     @dg.asset(
         name="stat_call_on_queue",
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
+        **hourly(partitions, "calls"),
         deps=["classified_calls", "stat_queue", "stat_agent"],
-        group_name="calls",
-        kinds={"postgres"},
-        owners=["team:stat-pipeline"],
         description="Wazo's stat_call_on_queue rows (the nine Wazo statuses) for the calls "
                     "whose time is in the hour.",
     )

@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from stat_pipeline.assets.run_metadata import WAREHOUSE_POOL, report
+from stat_pipeline.assets.policies import hourly
+from stat_pipeline.assets.run_metadata import report
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sql import query
@@ -22,12 +23,7 @@ def _figures(conn, source_name: str, start, end) -> dict:
 def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.asset(
         name="queue_log",
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
-        group_name="ingest",
-        kinds={"postgres"},
-        owners=["team:stat-pipeline"],
+        **hourly(partitions, "ingest"),
         description="Copy of the source's queue_log rows whose event time is in the hour "
                     "(replaced on every materialization), with the source row id and the "
                     "time we first ingested it. Rows without a usable time go to "

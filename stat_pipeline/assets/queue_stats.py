@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from stat_pipeline.assets.run_metadata import WAREHOUSE_POOL, report
+from stat_pipeline.assets.policies import hourly
+from stat_pipeline.assets.run_metadata import report
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sql import query
 
@@ -43,17 +44,12 @@ def _figures(conn, start, end) -> dict:
 def queue_stats_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.asset(
         name="stat_queue_periodic",
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
+        **hourly(partitions, "queue_stats"),
         deps=["stat_call_on_queue"],
         check_specs=[dg.AssetCheckSpec(
             "totals_consistent", asset="stat_queue_periodic",
             description="total = sum of the status columns = stat_call_on_queue rows of "
                         "the hour and queue.")],
-        group_name="queue_stats",
-        kinds={"postgres"},
-        owners=["team:stat-pipeline"],
         description="Wazo's stat_queue_periodic: per hour and queue, the number of calls per "
                     "status and the total.",
     )

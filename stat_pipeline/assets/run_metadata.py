@@ -14,9 +14,7 @@ from typing import Callable
 import dagster as dg
 from sqlalchemy import Connection
 
-# Every step that writes the warehouse takes a slot of this pool (limit in dagster.yaml):
-# runs for overlapping hours then never interleave their writes.
-WAREHOUSE_POOL = "stat_warehouse"
+from stat_pipeline.assets.policies import WAREHOUSE_POOL  # noqa: F401  (re-exported)
 MAX_OBSERVED_HOURS = 48
 HOUR = dt.timedelta(hours=1)
 
