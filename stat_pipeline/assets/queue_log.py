@@ -26,8 +26,8 @@ def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         **hourly(partitions, "ingest"),
         description="Copy of the source's queue_log rows whose event time is in the hour "
                     "(replaced on every materialization), with the source row id and the "
-                    "time we first ingested it. Rows without a usable time go to "
-                    "queue_log_rejects.",
+                    "time we first ingested it. Rows without a usable time, and exact "
+                    "duplicates (kept once), are listed in queue_log_rejects.",
     )
     def queue_log(context: dg.AssetExecutionContext, warehouse: Warehouse,
                   source: QueueLogSource) -> dg.MaterializeResult:
@@ -36,13 +36,16 @@ def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         params = {"source": source_name, "start": start, "end": end}
         with warehouse.engine().begin() as conn:
             source.stage(conn, start, end)
+            conn.execute(_q("find_duplicates"), params)
             conn.execute(_q("replace_rows"), params)
             conn.execute(_q("clear_rejects"), params)
             rejected = conn.execute(_q("record_rejects"), params).rowcount
+            duplicates = conn.execute(_q("record_duplicates"), params).rowcount
             metadata = report(context, conn, lambda c, s, e: _figures(c, source_name, s, e))
         if rejected:
             context.log.warning(f"{rejected} source rows have no usable time: see queue_log_rejects")
         return dg.MaterializeResult(metadata={**metadata, "rows_without_time": rejected,
+                                              "duplicate_rows_removed": duplicates,
                                               "source": source_name})
 
     return [queue_log]

@@ -1,3 +1,15 @@
+-- name: find_duplicates
+-- Exact duplicates (every field equal, time to the microsecond): a loader that read a file
+-- twice. The first copy is kept; the others are counted in queue_log_rejects.
+CREATE TEMP TABLE incoming_duplicates ON COMMIT DROP AS
+SELECT source_id, first_id
+FROM (SELECT source_id,
+             min(source_id) OVER (PARTITION BY "time", callid, queuename, agent, event,
+                                               data1, data2, data3, data4, data5) AS first_id
+      FROM incoming_queue_log
+      WHERE "time" >= :start AND "time" < :end) x
+WHERE source_id <> first_id
+
 -- name: replace_rows
 -- Replace the warehouse copy of [:start, :end) by what the source holds now. A row already
 -- copied keeps its first ingestion time, so re-materializing does not hide lateness.
@@ -13,6 +25,7 @@ SELECT :source, i.source_id, i."time", i.callid, i.queuename, i.agent, i.event,
 FROM incoming_queue_log i
 LEFT JOIN previous p ON p.source_id = i.source_id
 WHERE i."time" >= :start AND i."time" < :end
+  AND NOT EXISTS (SELECT 1 FROM incoming_duplicates d WHERE d.source_id = i.source_id)
 
 -- name: clear_rejects
 DELETE FROM queue_log_rejects
@@ -29,6 +42,12 @@ SELECT :source, i.source_id, NULL, 'ingest',
        'ignored', to_jsonb(i) - 'reject_reason'
 FROM incoming_queue_log i
 WHERE i."time" IS NULL
+
+-- name: record_duplicates
+INSERT INTO queue_log_rejects (source, source_id, hour, stage, reason, disposition, raw)
+SELECT :source, i.source_id, date_trunc('hour', i."time", 'UTC'), 'ingest',
+       'exact duplicate of source row ' || d.first_id, 'ignored', to_jsonb(i) - 'reject_reason'
+FROM incoming_duplicates d JOIN incoming_queue_log i ON i.source_id = d.source_id
 
 -- name: summary
 SELECT event, count(*) AS n FROM queue_log
