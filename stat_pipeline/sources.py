@@ -19,10 +19,11 @@ import io
 import os
 import re
 import tempfile
+import zoneinfo
 from typing import IO, Optional
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, field_validator
 from pathlib import Path
 
 from sqlalchemy import Connection, NullPool, create_engine, text
@@ -34,6 +35,7 @@ _COLUMNS = ("callid", "queuename", "agent", "event", "data1", "data2", "data3", 
 _COPY_COLUMNS = "time_text, " + ", ".join(_COLUMNS)
 _TOUCHED_HOURS = (Path(__file__).with_name("touched_hours.sql")).read_text()
 _FLAT = queries(Path(__file__).with_name("flat_file.sql"))
+_CSV = queries(Path(__file__).with_name("csv_file.sql"))
 
 _CREATE_INCOMING = f"""
 CREATE TEMP TABLE incoming_queue_log (
@@ -95,6 +97,17 @@ class CsvQueueLogSource(QueueLogSource):
     """A queue_log CSV file (golden layout). The data line number is the row id."""
 
     path: str = Field(description="CSV file, .gz allowed")
+    timezone: str = Field(default="UTC", description="IANA zone of times written without an "
+                                                    "offset (e.g. Europe/Paris)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name like Europe/Paris)")
+        return value
 
     def source_name(self) -> str:
         return "csv:" + os.path.basename(self.path)
@@ -116,18 +129,9 @@ class CsvQueueLogSource(QueueLogSource):
         except Exception:  # noqa: BLE001 - any malformed line: take the careful path below
             self._copy_line_by_line(conn, copy_sql)
         conn.execute(text(_CREATE_INCOMING))
-        conn.execute(text(f"""
-            INSERT INTO incoming_queue_log (source_id, time_text, "time", reject_reason,
-                                            {", ".join(_COLUMNS)})
-            SELECT source_id, time_text, t, reject_reason, {", ".join(_COLUMNS)}
-            FROM (SELECT r.*,
-                         CASE WHEN reject_reason IS NULL AND is_event_time(time_text)
-                              THEN CAST(time_text AS timestamptz) END AS t
-                  FROM csv_raw r) parsed
-            WHERE t IS NULL
-               OR (t >= :start AND t < :end
-                   AND (CAST(:until AS timestamptz) IS NULL OR t <= CAST(:until AS timestamptz)))
-            """), {"start": start, "end": end, "until": self.until})
+        utc = self.timezone in ("UTC", "Etc/UTC")
+        conn.execute(_CSV["parse_utc" if utc else "parse_local"],
+                     {"start": start, "end": end, "until": self.until, "tz": self.timezone})
         conn.execute(text("DROP TABLE csv_raw"))
 
     def _copy_line_by_line(self, conn: Connection, copy_sql: str) -> None:
@@ -322,11 +326,13 @@ def detect_format(path: str) -> str:
                      f"Asterisk queue_log (epoch|callid|...): first line {line[:60]!r}")
 
 
-def file_source(path: str, fmt: str = "auto", until: Optional[str] = None) -> QueueLogSource:
-    """The source for a log file: ``fmt`` 'csv', 'asterisk' or 'auto' (from its first line)."""
+def file_source(path: str, fmt: str = "auto", until: Optional[str] = None,
+                timezone: str = "UTC") -> QueueLogSource:
+    """The source for a log file: ``fmt`` 'csv', 'asterisk' or 'auto' (from its first line);
+    ``timezone`` reads CSV times written without an offset (flat files are epochs: UTC)."""
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt == "csv":
-        return CsvQueueLogSource(path=path, until=until)
+        return CsvQueueLogSource(path=path, until=until, timezone=timezone)
     if fmt == "asterisk":
         return FlatFileQueueLogSource(path=path, until=until)
     raise ValueError(f"unknown format {fmt!r}: csv, asterisk or auto")
