@@ -9,6 +9,7 @@ new-rows sensor requests exactly those hours; a range run copies before it class
 """
 
 import datetime as dt
+from typing import Literal
 
 import dagster as dg
 from pydantic import Field
@@ -29,6 +30,11 @@ def _q(name: str):
 
 
 class ClassifyConfig(dg.Config):
+    durations_from: Literal["asterisk", "events"] = Field(
+        default="asterisk",
+        description="Wait/talk seconds written to the Wazo tables: 'asterisk' = the seconds "
+                    "Asterisk put in the outcome row (what wazo-stat stores), 'events' = the "
+                    "differences of the events' own timestamps. classified_calls keeps both.")
     lookahead_hours: int = Field(
         default=24, ge=1,
         description="How long after its ENTERQUEUE a call's outcome is looked for; a call "
@@ -125,7 +131,8 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
         horizon = (dt.datetime.fromisoformat(source.until) if source.until
                    else dt.datetime.now(dt.timezone.utc))
         params = {"start": start, "end": end, "horizon": horizon,
-                  "lookahead": f"{config.lookahead_hours} hours"}
+                  "lookahead": f"{config.lookahead_hours} hours",
+                  "durations_from": config.durations_from}
         with warehouse.engine().begin() as conn:
             conn.execute(_q("clear_calls"), params)
             conn.execute(query(__file__, "classify_calls.sql"), params)

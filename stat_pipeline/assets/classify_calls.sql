@@ -112,23 +112,35 @@ timed AS (
            CASE WHEN d.outcome_status = 'answered' THEN ql_int(d.talk_text) ELSE 0 END AS talk_reported
     FROM decided d
 ),
-measured AS (
-    -- When Asterisk's field is empty or not a number, the event timestamps give the value.
+by_events AS (
+    -- The same durations from the events' own timestamps (Genesys' "source timestamps"):
+    -- wait = CONNECT (or the outcome) - ENTERQUEUE, talk = outcome - CONNECT.
     SELECT t.*,
-           coalesce(t.wait_reported,
-                    CASE WHEN t.enter_time IS NOT NULL THEN
-                        round(extract(epoch FROM coalesce(
-                            CASE WHEN t.outcome_status = 'answered' THEN t.connect_time END,
-                            t.end_time) - t.enter_time))::integer
-                    END, 0) AS waittime,
-           coalesce(t.talk_reported,
-                    -- from the CONNECT, else from the ENTERQUEUE plus the reported wait
-                    round(extract(epoch FROM t.end_time - coalesce(
-                        t.connect_time,
-                        t.enter_time + make_interval(secs => coalesce(t.wait_reported, 0)))
-                    ))::integer,
-                    0) AS talktime
+           CASE WHEN t.enter_time IS NOT NULL THEN
+               round(extract(epoch FROM coalesce(
+                   CASE WHEN t.outcome_status = 'answered' THEN t.connect_time END,
+                   t.end_time) - t.enter_time))::integer
+           END AS wait_events,
+           CASE WHEN t.outcome_status = 'answered' THEN
+               -- without a CONNECT: from the ENTERQUEUE plus the reported wait
+               round(extract(epoch FROM t.end_time - coalesce(
+                   t.connect_time,
+                   t.enter_time + make_interval(secs => coalesce(t.wait_reported, 0)))))::integer
+           WHEN t.outcome_status IS NOT NULL THEN 0
+           END AS talk_events
     FROM timed t
+),
+measured AS (
+    -- Asterisk's seconds by default (what wazo-stat stores); the event timestamps when asked
+    -- (:durations_from = 'events'), and whenever Asterisk's field is empty or not a number.
+    SELECT b.*,
+           CASE WHEN :durations_from = 'events'
+                THEN coalesce(b.wait_events, b.wait_reported, 0)
+                ELSE coalesce(b.wait_reported, b.wait_events, 0) END AS waittime,
+           CASE WHEN :durations_from = 'events'
+                THEN coalesce(b.talk_events, b.talk_reported, 0)
+                ELSE coalesce(b.talk_reported, b.talk_events, 0) END AS talktime
+    FROM by_events b
 ),
 calls AS (
     SELECT m.callid, m.queuename,
@@ -147,6 +159,8 @@ calls AS (
            END AS status,
            CASE WHEN m.outcome_status IS NULL THEN 0 ELSE m.waittime END AS waittime,
            m.talktime,
+           m.wait_events AS waittime_by_events,
+           m.talk_events AS talktime_by_events,
            coalesce(m.connect_ringtime, 0) AS ringtime,
            CASE WHEN m.outcome_status = 'answered' THEN m.outcome_agent END AS agent,
            m.enter_time IS NULL AS partial,
@@ -173,7 +187,8 @@ simple_calls AS (
                WHEN 'JOINEMPTY' THEN 'joinempty' WHEN 'DIVERT_CA_RATIO' THEN 'divert_ca_ratio'
                WHEN 'DIVERT_HOLDTIME' THEN 'divert_waittime'
            END AS status,
-           0 AS waittime, 0 AS talktime, 0 AS ringtime, NULL::text AS agent, false AS partial,
+           0 AS waittime, 0 AS talktime, NULL::integer AS waittime_by_events,
+           NULL::integer AS talktime_by_events, 0 AS ringtime, NULL::text AS agent, false AS partial,
            NULL::bigint AS enter_row_id, q.source_id AS outcome_row_id, NULL::text AS note
     FROM queue_log q
     WHERE q."time" >= CAST(:start AS timestamptz) AND q."time" < CAST(:end AS timestamptz)
@@ -181,9 +196,10 @@ simple_calls AS (
       AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
 )
 INSERT INTO classified_calls (callid, queuename, call_time, enter_time, end_time, status,
-                              waittime, talktime, ringtime, agent, partial,
-                              enter_row_id, outcome_row_id, note)
+                              waittime, talktime, waittime_by_events, talktime_by_events,
+                              ringtime, agent, partial, enter_row_id, outcome_row_id, note)
 SELECT callid, queuename, call_time, enter_time, end_time, status, waittime, talktime,
-       ringtime, agent, partial, enter_row_id, outcome_row_id, note
+       waittime_by_events, talktime_by_events, ringtime, agent, partial, enter_row_id,
+       outcome_row_id, note
 FROM (SELECT * FROM calls UNION ALL SELECT * FROM simple_calls) c
 WHERE c.call_time >= CAST(:start AS timestamptz) AND c.call_time < CAST(:end AS timestamptz)

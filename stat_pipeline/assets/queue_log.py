@@ -16,8 +16,12 @@ def _q(name: str):
 def _figures(conn, source_name: str, start, end) -> dict:
     params = {"source": source_name, "start": start, "end": end}
     by_event = {row.event or "NULL": row.n for row in conn.execute(_q("summary"), params)}
+    late = conn.execute(_q("lateness"), params).one()
     return {"dagster/row_count": sum(by_event.values()),
-            "rows_by_event": dg.MetadataValue.json(by_event)}
+            "rows_by_event": dg.MetadataValue.json(by_event),
+            "lateness_p50_s": dg.MetadataValue.float(round(float(late.p50 or 0), 1)),
+            "lateness_p99_s": dg.MetadataValue.float(round(float(late.p99 or 0), 1)),
+            "lateness_max_s": dg.MetadataValue.float(round(float(late.max or 0), 1))}
 
 
 def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:

@@ -19,9 +19,9 @@ WITH previous AS (
     RETURNING source_id, ingested_at
 )
 INSERT INTO queue_log (source, source_id, "time", callid, queuename, agent, event,
-                       data1, data2, data3, data4, data5, ingested_at)
+                       data1, data2, data3, data4, data5, ingested_at, source_time)
 SELECT :source, i.source_id, i."time", i.callid, i.queuename, i.agent, i.event,
-       i.data1, i.data2, i.data3, i.data4, i.data5, coalesce(p.ingested_at, now())
+       i.data1, i.data2, i.data3, i.data4, i.data5, coalesce(p.ingested_at, now()), i.time_text
 FROM incoming_queue_log i
 LEFT JOIN previous p ON p.source_id = i.source_id
 WHERE i."time" >= :start AND i."time" < :end
@@ -48,6 +48,13 @@ INSERT INTO queue_log_rejects (source, source_id, hour, stage, reason, dispositi
 SELECT :source, i.source_id, date_trunc('hour', i."time", 'UTC'), 'ingest',
        'exact duplicate of source row ' || d.first_id, 'ignored', to_jsonb(i) - 'reject_reason'
 FROM incoming_duplicates d JOIN incoming_queue_log i ON i.source_id = d.source_id
+
+-- name: lateness
+-- How late rows reached us: ingestion time - event time, for the rows of the hours.
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) AS p50,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) AS p99, max(lag) AS max
+FROM (SELECT extract(epoch FROM ingested_at - "time") AS lag FROM queue_log
+      WHERE source = :source AND "time" >= :start AND "time" < :end) l
 
 -- name: summary
 SELECT event, count(*) AS n FROM queue_log
