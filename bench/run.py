@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Benchmark: how fast the pipeline turns a queue_log into statistics, and at what memory.
+
+    .venv/bin/python bench/run.py [--sizes 30d,1y] [--json bench/results.json]
+
+For each size it generates a realistic queue_log with ../shared/tools/gen_queue_log.py
+(cached under bench/.data/), then, each size in a fresh Python process (so peak RSS is that
+size's own):
+
+  load        COPY of the rows into a Wazo-like source table (embedded PostgreSQL)
+  backfill    every hourly asset over the whole range as ONE Dagster run (in process,
+              SQLite instance as the CLI uses): wall time, and per step
+  sql         the database time inside that run (every statement timed at the driver)
+  hour        one incremental hour afterwards (the last one), wall and SQL
+  compute     `stat-pipeline compute` on the CSV, end to end (its own server, load,
+              Dagster, SQL, export)
+  rss         peak RSS of the Python process of the backfill / of compute
+
+Not part of the test suite: figures, not assertions.
+"""
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent
+GEN = PROJECT.parent / "shared" / "tools" / "gen_queue_log.py"
+SIZES = {  # name: generator arguments (issue 8 shapes)
+    "30d": ["--days", "30", "--calls-per-day", "3000", "--queues", "10", "--agents", "50"],
+    "1y": ["--days", "365", "--calls-per-day", "10000", "--queues", "10", "--agents", "50"],
+}
+ASSETS = ["queue_log", "classified_calls", "stat_call_on_queue", "stat_queue_periodic",
+          "stat_agent_periodic"]
+
+
+def generate(size: str) -> Path:
+    out = HERE / ".data" / size
+    if not (out / "queue_log.csv").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(GEN), "--out", str(out), "--seed", "8",
+                        "--start-date", "2024-01-01", *SIZES[size]], check=True)
+    return out
+
+
+def measure(size: str) -> dict:
+    """One size, in this process."""
+    import dagster as dg
+    from sqlalchemy import create_engine, event, text
+
+    from stat_pipeline.definitions import HOURLY_JOB, QUIET, build_definitions
+    from stat_pipeline.partitions import KEY_FORMAT, hour_floor, hourly_partitions
+    from stat_pipeline.resources import Warehouse, WazoConfig, warehouse_engine
+    from stat_pipeline.sources import PostgresQueueLogSource
+    from stat_pipeline.warehouse.embedded import EmbeddedPostgres
+
+    data = generate(size)
+    figures: dict = {"size": size, "rows": sum(1 for _ in open(data / "queue_log.csv")) - 1}
+    with tempfile.TemporaryDirectory(prefix="stat-bench-") as tmp:
+        tmp = Path(tmp)
+        with EmbeddedPostgres(tmp / "pg") as pg:
+            pg.create_database("stat")
+            pg.create_database("asterisk")
+            source_url = pg.url("asterisk")
+            started = time.perf_counter()
+            engine = create_engine(source_url)
+            with engine.begin() as conn:
+                conn.exec_driver_sql(
+                    'CREATE TABLE queue_log ("time" timestamptz, callid varchar(80), '
+                    "queuename varchar(256), agent text, event varchar(20), data1 text, "
+                    "data2 text, data3 text, data4 text, data5 text, id serial PRIMARY KEY)")
+                cursor = conn.connection.dbapi_connection.cursor()
+                with open(data / "queue_log.csv", "rb") as fh:
+                    cursor.copy_expert(
+                        'COPY queue_log ("time", callid, queuename, agent, event, data1, '
+                        "data2, data3, data4, data5) FROM STDIN WITH (FORMAT csv, HEADER true, "
+                        "NULL '\\N')", fh)
+                conn.exec_driver_sql('CREATE INDEX ON queue_log ("time"); '
+                                     "CREATE INDEX ON queue_log (callid)")
+                first, last = conn.execute(text('SELECT min("time"), max("time") FROM queue_log')).one()
+            engine.dispose()
+            figures["load_s"] = round(time.perf_counter() - started, 2)
+
+            wh_url = pg.url("stat")
+            sql_time = [0.0]
+
+            def before(conn, cursor, statement, params, context, many):
+                conn.info["t0"] = time.perf_counter()
+
+            def after(conn, cursor, statement, params, context, many):
+                sql_time[0] += time.perf_counter() - conn.info.pop("t0", time.perf_counter())
+
+            wh_engine = warehouse_engine(wh_url)
+            event.listen(wh_engine, "before_cursor_execute", before)
+            event.listen(wh_engine, "after_cursor_execute", after)
+
+            first_hour, last_hour = hour_floor(first), hour_floor(last)
+            defs = build_definitions(
+                partitions=hourly_partitions(start=first_hour, end=last_hour + dt.timedelta(hours=1)),
+                source=PostgresQueueLogSource(url=source_url), warehouse=Warehouse(url=wh_url),
+                wazo_config=WazoConfig(confd_json=str(data / "confd.json")))
+            os.environ["DAGSTER_HOME"] = str(tmp / "dagster_home")
+            (tmp / "dagster_home").mkdir()
+            (tmp / "dagster_home" / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
+            instance = dg.DagsterInstance.get()
+            job = defs.resolve_job_def(HOURLY_JOB)
+            started = time.perf_counter()
+            result = job.execute_in_process(instance=instance, run_config=QUIET, tags={
+                "dagster/asset_partition_range_start": first_hour.strftime(KEY_FORMAT),
+                "dagster/asset_partition_range_end": last_hour.strftime(KEY_FORMAT)})
+            figures["backfill_s"] = round(time.perf_counter() - started, 2)
+            figures["backfill_runs"] = len(instance.get_runs())
+            figures["sql_s"] = round(sql_time[0], 2)
+            figures["steps_s"] = {s.step_key: round(s.end_time - s.start_time, 2)
+                                  for s in instance.get_run_step_stats(result.run_id)}
+            figures["hours"] = int((last_hour - first_hour) / dt.timedelta(hours=1)) + 1
+            figures["backfill_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+            sql_time[0] = 0.0
+            started = time.perf_counter()
+            job.execute_in_process(instance=instance, run_config=QUIET,
+                                   partition_key=(last_hour - dt.timedelta(hours=1)).strftime(KEY_FORMAT))
+            figures["hour_s"] = round(time.perf_counter() - started, 2)
+            figures["hour_sql_s"] = round(sql_time[0], 3)
+            with wh_engine.connect() as conn:
+                figures["calls"] = conn.execute(text("SELECT count(*) FROM stat_call_on_queue")).scalar()
+            wh_engine.dispose()
+
+    out = tmp_out = Path(tempfile.mkdtemp(prefix="stat-bench-out-"))
+    started = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).parent / "stat-pipeline"), "compute",
+                    str(data / "queue_log.csv"), "--config", str(data / "confd.json"),
+                    "--out", str(out)], check=True, capture_output=True)
+    figures["compute_s"] = round(time.perf_counter() - started, 2)
+    figures["compute_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    subprocess.run(["rm", "-rf", str(tmp_out)])
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="30d", help="comma-separated: " + ", ".join(SIZES))
+    parser.add_argument("--json", default=str(HERE / "results.json"))
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one size here
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one)))
+        return 0
+    results = []
+    for size in args.sizes.split(","):
+        generate(size)
+        done = subprocess.run([sys.executable, __file__, "--one", size], check=True,
+                              capture_output=True, text=True)
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    Path(args.json).write_text(json.dumps(results, indent=1))
+    cols = ["size", "rows", "calls", "hours", "load_s", "backfill_s", "backfill_runs", "sql_s",
+            "hour_s", "hour_sql_s", "compute_s", "backfill_rss_mb", "compute_rss_mb"]
+    print(" | ".join(cols))
+    for r in results:
+        print(" | ".join(str(r.get(c, "")) for c in cols))
+    for r in results:
+        print(f"{r['size']} steps (s): {r['steps_s']}")
+    print(f"(JSON: {args.json})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
