@@ -35,6 +35,10 @@ class ClassifyConfig(dg.Config):
         description="Wait/talk seconds written to the Wazo tables: 'asterisk' = the seconds "
                     "Asterisk put in the outcome row (what wazo-stat stores), 'events' = the "
                     "differences of the events' own timestamps. classified_calls keeps both.")
+    skew_warning_seconds: float = Field(
+        default=5.0, ge=0,
+        description="The clock_skew check warns when Asterisk's wait and the timestamps' "
+                    "wait of answered calls differ by more than this (99th percentile).")
     lookahead_hours: int = Field(
         default=24, ge=1,
         description="How long after its ENTERQUEUE a call's outcome is looked for; a call "
@@ -54,9 +58,11 @@ def _classified_figures(conn, start: dt.datetime, end: dt.datetime) -> dict:
     rows = conn.execute(_q("calls_by_status"), params).all()
     rejects = {r.disposition: r.n for r in conn.execute(_q("rejects_by_disposition"), params)}
     counts = {r.status: r.n for r in rows}
+    skew = conn.execute(_q("skew"), params).one()
     return {
         "dagster/row_count": sum(counts.values()),
         **_status_metadata(counts),
+        "wait_skew_p99_s": dg.MetadataValue.float(float(skew.p99 or 0)),
         "calls_pending": counts.get("pending", 0),
         "calls_no_outcome": counts.get("no_outcome", 0),
         "calls_partial": sum(r.partial for r in rows),
@@ -76,13 +82,21 @@ def _stat_call_figures(conn, start: dt.datetime, end: dt.datetime) -> dict:
     }
 
 
-def _checks(conn, params: dict, lookahead_hours: int) -> list[dg.AssetCheckResult]:
+def _checks(conn, params: dict, lookahead_hours: int,
+            skew_warning_seconds: float) -> list[dg.AssetCheckResult]:
     enter = conn.execute(_q("check_enterqueues"), params).one()
     durations = conn.execute(_q("check_durations"),
                              {**params, "max_seconds": lookahead_hours * 3600}).one()
     stale = conn.execute(_q("check_stale_pending"), params).one()
     rejected = conn.execute(_q("check_rejects"), params).scalar()
+    skew = conn.execute(_q("skew"), params).one()
     return [
+        dg.AssetCheckResult(
+            check_name="clock_skew", passed=float(skew.p99 or 0) <= skew_warning_seconds,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"answered_calls": skew.calls,
+                      "wait_skew_p50_s": float(skew.p50 or 0), "wait_skew_p99_s": float(skew.p99 or 0),
+                      "wait_skew_max_s": float(skew.max or 0)}),
         dg.AssetCheckResult(
             check_name="one_call_per_enterqueue",
             passed=enter.enterqueues == enter.calls and enter.duplicated == 0,
@@ -114,6 +128,10 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
             dg.AssetCheckSpec("no_stale_pending_calls", asset="classified_calls",
                               description="No call anywhere still pending after the look-ahead "
                                           "(its hour needs re-materializing)."),
+            dg.AssetCheckSpec("clock_skew", asset="classified_calls",
+                              description="Asterisk's reported wait vs the wait measured on the "
+                                          "rows' timestamps (99th percentile): writers' clocks "
+                                          "disagree when it is large."),
             dg.AssetCheckSpec("rejected_rows", asset="classified_calls",
                               description="Rows of the hours kept aside in queue_log_rejects "
                                           "(warns, with the count)."),
@@ -138,7 +156,7 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
             conn.execute(query(__file__, "classify_calls.sql"), params)
             conn.execute(_q("clear_rejects"), params)
             conn.execute(query(__file__, "classify_rejects.sql"), params)
-            checks = _checks(conn, params, config.lookahead_hours)
+            checks = _checks(conn, params, config.lookahead_hours, config.skew_warning_seconds)
             metadata = report(context, conn, _classified_figures)
         return dg.MaterializeResult(check_results=checks, metadata=metadata)
 

@@ -48,3 +48,14 @@ WHERE status = 'pending'
 -- name: check_rejects
 SELECT count(*) AS n FROM queue_log_rejects
 WHERE (hour >= :start AND hour < :end) OR hour IS NULL
+
+-- name: skew
+-- Clock/counter disagreement between writers: Asterisk's reported wait vs the same wait
+-- measured on the rows' timestamps (different processes, different clocks), per call.
+SELECT count(*) AS calls,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(waittime_by_events - waittime)) AS p50,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY abs(waittime_by_events - waittime)) AS p99,
+       max(abs(waittime_by_events - waittime)) AS max
+FROM classified_calls
+WHERE call_time >= :start AND call_time < :end AND status = 'answered'
+  AND waittime_by_events IS NOT NULL AND note IS NULL
