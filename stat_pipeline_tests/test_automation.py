@@ -115,3 +115,16 @@ def test_schedule_recomputes_the_last_closed_hours(centre):
     request = schedule.evaluate_tick(context).run_requests[0]
     assert (request.tags["dagster/asset_partition_range_start"],
             request.tags["dagster/asset_partition_range_end"]) == ("2024-03-01-09:00", "2024-03-01-11:00")
+
+
+def test_a_file_source_is_skipped_with_a_reason(tmp_path):
+    from stat_pipeline.definitions import build_definitions
+    from stat_pipeline.sources import CsvQueueLogSource
+
+    path = tmp_path / "q.csv"
+    path.write_text("time,callid,queuename,agent,event,data1,data2,data3,data4,data5\n")
+    defs = build_definitions(source=CsvQueueLogSource(path=str(path)))
+    sensor = defs.resolve_sensor_def("queue_log_new_rows")
+    with dg.build_sensor_context(resources={"source": CsvQueueLogSource(path=str(path))}) as ctx:
+        result = sensor(ctx)
+    assert isinstance(result, dg.SkipReason) and "hourly_safety_net" in result.skip_message
