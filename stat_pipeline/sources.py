@@ -45,6 +45,14 @@ CREATE TEMP TABLE incoming_queue_log (
 """
 
 
+def _known_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (an IANA name like Europe/Paris)")
+    return value
+
+
 class SourceUnavailable(dg.Failure):
     """The source database cannot be reached: one clear line; Dagster retries the step."""
 
@@ -100,14 +108,7 @@ class CsvQueueLogSource(QueueLogSource):
     timezone: str = Field(default="UTC", description="IANA zone of times written without an "
                                                     "offset (e.g. Europe/Paris)")
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (an IANA name like Europe/Paris)")
-        return value
+    _check_zone = field_validator("timezone")(classmethod(lambda cls, v: _known_zone(v)))
 
     def source_name(self) -> str:
         return "csv:" + os.path.basename(self.path)
@@ -164,6 +165,12 @@ class PostgresQueueLogSource(QueueLogSource):
 
     url: str = Field(description="SQLAlchemy URL of the source database (STAT_SOURCE_URL)")
     table: str = Field(default="queue_log", description="Table name, optionally schema-qualified")
+    timezone: str = Field(
+        default="UTC", description="IANA zone of a naive or text time column (Asterisk "
+                                   "realtime without queue_log_realtime_use_gmt, Wazo <= 20.13); "
+                                   "a timestamptz column (Wazo >= 20.14) is not affected")
+
+    _check_zone = field_validator("timezone")(classmethod(lambda cls, v: _known_zone(v)))
 
     def source_name(self) -> str:
         return "pg:" + self.table
@@ -174,7 +181,7 @@ class PostgresQueueLogSource(QueueLogSource):
             url = "postgresql+psycopg2://" + url.split("://", 1)[1]
         # The session is read-only whatever the account may do: we never write to the PBX.
         return create_engine(url, poolclass=NullPool, connect_args={
-            "options": "-c default_transaction_read_only=on -c timezone=UTC"})
+            "options": f"-c default_transaction_read_only=on -c timezone={self.timezone}"})
 
     def touched_hours(self, after_id: int, limit: int,
                       lookahead_hours: int) -> list[tuple[int, Optional[dt.datetime]]]:
@@ -200,9 +207,12 @@ class PostgresQueueLogSource(QueueLogSource):
         try:
             with source.connect() as src:
                 select = src.connection.dbapi_connection.cursor().mogrify(
-                    f'SELECT id, "time", {", ".join(_COLUMNS)} FROM {self.table} '
-                    f'WHERE ("time" >= %(start)s AND "time" < %(end)s'
-                    + ("" if not self.until else " AND \"time\" <= %(until)s")
+                    # the instant, with its offset, whatever the column's type
+                    f'SELECT id, CAST("time" AS timestamptz), {", ".join(_COLUMNS)} '
+                    f'FROM {self.table} '
+                    f'WHERE (CAST("time" AS timestamptz) >= %(start)s '
+                    f'AND CAST("time" AS timestamptz) < %(end)s'
+                    + ("" if not self.until else ' AND CAST("time" AS timestamptz) <= %(until)s')
                     + ') OR "time" IS NULL',
                     {"start": start, "end": end, "until": self.until}).decode()
                 cursor = src.connection.dbapi_connection.cursor()

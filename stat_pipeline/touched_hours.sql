@@ -4,7 +4,10 @@
 -- up to the look-ahead before), or, without one, the hour of end - talk - wait (Wazo's
 -- "partial call" time). "{table}" is replaced by the caller; psycopg2 placeholders.
 WITH new_rows AS (
-    SELECT id, "time", callid, queuename, event, data1, data2, data3, data4, data5
+    -- a naive or text "time" (Asterisk realtime, Wazo <= 20.13) is read in the session's
+    -- zone, which is the source's configured zone
+    SELECT id, CAST("time" AS timestamptz) AS "time", callid, queuename, event,
+           data1, data2, data3, data4, data5
     FROM {table}
     WHERE id > %(cursor)s
     ORDER BY id
@@ -34,11 +37,12 @@ outcomes AS (
 )
 SELECT id, date_trunc('hour', "time" AT TIME ZONE 'UTC') AS hour FROM new_rows
 UNION
-SELECT o.id, date_trunc('hour', e."time" AT TIME ZONE 'UTC')
+SELECT o.id, date_trunc('hour', CAST(e."time" AS timestamptz) AT TIME ZONE 'UTC')
 FROM outcomes o
 JOIN {table} e ON e.callid = o.callid AND e.queuename = o.queuename
                 AND e.event = 'ENTERQUEUE'
-                AND e."time" BETWEEN o."time" - CAST(%(lookahead)s AS interval) AND o."time"
+                AND CAST(e."time" AS timestamptz)
+                    BETWEEN o."time" - CAST(%(lookahead)s AS interval) AND o."time"
 UNION
 SELECT o.id, date_trunc('hour', (o."time" - make_interval(secs => least(
            o.seconds, extract(epoch FROM CAST(%(lookahead)s AS interval))))) AT TIME ZONE 'UTC')
