@@ -17,6 +17,7 @@ progress, so that row is seen again, and requested, once its hour has closed: a 
 between two ticks loses nothing (re-running an hour is harmless).
 """
 import datetime as dt
+import json
 import os
 from typing import Optional
 
@@ -57,25 +58,57 @@ def range_request(first: dt.datetime, last: dt.datetime, run_key: Optional[str],
         "stat_pipeline/reason": reason})
 
 
-def plan_new_rows(touched: list[tuple[int, Optional[dt.datetime]]], cursor: int,
-                  now: dt.datetime, first_partition: dt.datetime
-                  ) -> tuple[list[dt.datetime], int, dict]:
-    """Pure part of the sensor: (complete hours to request, new cursor, counts for the log)."""
+def plan_new_rows(touched: list[tuple[int, Optional[dt.datetime], bool]], cursor: int,
+                  closed_through: Optional[dt.datetime], now: dt.datetime,
+                  first_partition: dt.datetime, partitions_end: Optional[dt.datetime] = None
+                  ) -> tuple[list[dt.datetime], int, dt.datetime, dict]:
+    """Pure part of the sensor: (complete hours to request, new row cursor, last closed hour
+    requested, counts for the log).
+
+    Besides the hours rows touch, every hour that has closed since the last tick is
+    requested once, rows or not: a logged-in agent accrues time in a quiet hour too. On the
+    first tick history is left alone (the rows bring their hours)."""
     open_hour = hour_floor(now)
-    waiting = [row_id for row_id, hour in touched if hour is not None and hour >= open_hour]
-    max_id = max(row_id for row_id, _ in touched)
+    if partitions_end is not None:
+        open_hour = min(open_hour, partitions_end)
+    last_closed = open_hour - HOUR
+    waiting = [row_id for row_id, hour, own in touched
+               if own and hour is not None and hour >= open_hour]
+    max_id = max((row_id for row_id, _, _ in touched), default=cursor)
     new_cursor = min(waiting) - 1 if waiting else max_id
-    hours = [h for _, h in touched if h is not None and first_partition <= h < open_hour]
+    hours = {h for _, h, _ in touched if h is not None and first_partition <= h < open_hour}
+    if closed_through is not None:
+        hour = max(closed_through + HOUR, first_partition)
+        while hour <= last_closed:
+            hours.add(hour)
+            hour += HOUR
     counts = {
-        "rows": len({row_id for row_id, _ in touched}),
+        "rows": len({row_id for row_id, _, _ in touched}),
         "rows_in_open_hour": len(set(waiting)),
-        "rows_before_partitions": len({r for r, h in touched if h is not None and h < first_partition}),
+        "rows_before_partitions": len({r for r, h, _ in touched
+                                       if h is not None and h < first_partition}),
     }
-    return sorted(set(hours)), max(new_cursor, cursor), counts
+    return sorted(hours), max(new_cursor, cursor), max(last_closed, closed_through or last_closed), counts
+
+
+def _read_cursor(raw: Optional[str]) -> tuple[int, Optional[dt.datetime]]:
+    if not raw:
+        return 0, None
+    if raw.isdigit():  # cursors of earlier versions: the row id alone
+        return int(raw), None
+    state = json.loads(raw)
+    closed = state.get("closed_through")
+    return int(state["row_id"]), (dt.datetime.strptime(closed, KEY_FORMAT).replace(
+        tzinfo=dt.timezone.utc) if closed else None)
+
+
+def _write_cursor(row_id: int, closed_through: dt.datetime) -> str:
+    return json.dumps({"row_id": row_id, "closed_through": closed_through.strftime(KEY_FORMAT)})
 
 
 def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
     first_partition = partitions.start.astimezone(dt.timezone.utc)
+    partitions_end = partitions.end.astimezone(dt.timezone.utc) if partitions.end else None
 
     @dg.sensor(
         name="queue_log_new_rows",
@@ -86,23 +119,23 @@ def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
                     "hours, and the start hours of the calls they complete).",
     )
     def queue_log_new_rows(context: dg.SensorEvaluationContext, source: QueueLogSource):
-        cursor = int(context.cursor or 0)
+        cursor, closed_through = _read_cursor(context.cursor)
         try:
             touched = source.touched_hours(cursor, BATCH_ROWS, LOOKAHEAD_HOURS)
         except NotImplementedError as exc:  # files have no row ids to watch (yet)
             return dg.SkipReason(f"{exc}; turn on the schedule hourly_safety_net instead")
-        if not touched:
-            return dg.SkipReason(f"no queue_log rows after id {cursor}")
-        hours, new_cursor, counts = plan_new_rows(
-            touched, cursor, dt.datetime.now(dt.timezone.utc), first_partition)
-        max_id = max(row_id for row_id, _ in touched)
+        hours, new_cursor, new_closed, counts = plan_new_rows(
+            touched, cursor, closed_through, dt.datetime.now(dt.timezone.utc), first_partition,
+            partitions_end)
+        max_id = max((row_id for row_id, _, _ in touched), default=cursor)
         requests = requests_for(hours, max_id, dt.timedelta(hours=LOOKAHEAD_HOURS))
-        context.log.info(f"rows {cursor + 1}..{max_id}: {counts}; {len(hours)} hour(s) in "
-                         f"{len(requests)} run(s); cursor {cursor} -> {new_cursor}")
+        state = _write_cursor(new_cursor, new_closed)
         if not requests:
             return dg.SensorResult(skip_reason=dg.SkipReason(
-                f"rows up to id {max_id} only touch the hour in progress"), cursor=str(new_cursor))
-        return dg.SensorResult(run_requests=requests, cursor=str(new_cursor))
+                f"no complete hour to request (rows up to id {max_id})"), cursor=state)
+        context.log.info(f"rows {cursor + 1}..{max_id}: {counts}; {len(hours)} hour(s) in "
+                         f"{len(requests)} run(s); cursor {cursor} -> {new_cursor}")
+        return dg.SensorResult(run_requests=requests, cursor=state)
 
     @dg.schedule(
         name="hourly_safety_net",

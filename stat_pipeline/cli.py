@@ -29,8 +29,12 @@ def _compute(args: argparse.Namespace) -> int:
     try:
         until = parse_instant(args.until) if args.until else None
         result = compute(Path(args.queue_log), Path(args.out),
-                         Path(args.config) if args.config else None, until)
+                         Path(args.config) if args.config else None, until,
+                         keep_unknown_agents=args.keep_unknown_agents, fmt=args.format,
+                         timezone=args.timezone)
     except (ConfigError, ValueError, FileNotFoundError) as exc:
+        if hasattr(exc, "errors"):  # pydantic: keep the one line a user needs
+            exc = exc.errors()[0]["msg"].removeprefix("Value error, ")
         print(f"stat-pipeline: {exc}", file=sys.stderr)
         return 2
     files = ", ".join(f"{name} ({n} rows)" for name, n in result.files.items())
@@ -50,10 +54,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stat-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("compute", help="statistics of a queue_log CSV file into CSV files")
-    p.add_argument("queue_log", help="queue_log CSV (time,callid,queuename,agent,event,data1..data5), .gz allowed")
+    p.add_argument("queue_log", help="queue_log CSV (time,callid,queuename,agent,event,data1..data5) "
+                                     "or Asterisk queue_log file, .gz allowed")
     p.add_argument("--config", help="confd.json with queues, agents, contexts")
     p.add_argument("--until", help="ISO instant with offset: only rows with time <= until exist")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--format", choices=("auto", "csv", "asterisk"), default="auto",
+                   help="csv: golden layout with header; asterisk: the flat file "
+                        "epoch|callid|queue|agent|event|data... (a glob reads rotated files "
+                        "in order); auto (default): from the first line")
+    p.add_argument("--timezone", default="UTC",
+                   help="IANA zone of CSV times written without an offset, e.g. Europe/Paris "
+                        "(default UTC); DST changes are handled")
+    p.add_argument("--keep-unknown-agents", action="store_true",
+                   help="keep the calls and times of agents the config does not know "
+                        "(wazo-stat drops them)")
     p.set_defaults(func=_compute)
     d = sub.add_parser("demo", help="sample data -> embedded PostgreSQL -> Dagster UI on 127.0.0.1")
     d.add_argument("--state-dir", default=".state", help="where the embedded PostgreSQL and "

@@ -14,7 +14,7 @@ from stat_pipeline.definitions import DIMENSIONS_JOB, HOURLY_JOB, QUIET, build_d
 from stat_pipeline.export import export_tables
 from stat_pipeline.partitions import KEY_FORMAT, hour_floor, hourly_partitions
 from stat_pipeline.resources import Warehouse, WazoConfig, dispose_engines, warehouse_engine
-from stat_pipeline.sources import CsvQueueLogSource
+from stat_pipeline.sources import file_source
 from stat_pipeline.warehouse.embedded import EmbeddedPostgres
 
 HOUR = dt.timedelta(hours=1)
@@ -37,12 +37,15 @@ def parse_instant(value: str) -> dt.datetime:
 
 def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
                  config: Optional[Path] = None, until: Optional[dt.datetime] = None,
-                 instance: Optional[dg.DagsterInstance] = None) -> ComputeResult:
+                 instance: Optional[dg.DagsterInstance] = None,
+                 keep_unknown_agents: bool = False, fmt: str = "auto",
+                 timezone: str = "UTC") -> ComputeResult:
     """Materialize every hour of ``queue_log`` that starts before ``until`` (default: after
     the last row) into the warehouse at ``warehouse_url``, then export the tables."""
-    source = CsvQueueLogSource(path=str(queue_log), until=until.isoformat() if until else None)
+    source = file_source(str(queue_log), fmt, until.isoformat() if until else None, timezone)
     warehouse = Warehouse(url=warehouse_url)
-    wazo_config = WazoConfig(confd_json=str(config) if config else None)
+    wazo_config = WazoConfig(confd_json=str(config) if config else None,
+                             keep_unknown_agents=keep_unknown_agents)
     wazo_config.document()  # a bad config fails here, in one line, before any work
     engine = warehouse_engine(warehouse_url)
     with engine.begin() as conn:
@@ -75,12 +78,15 @@ def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
 
 
 def compute(queue_log: Path, out_dir: Path, config: Optional[Path] = None,
-            until: Optional[dt.datetime] = None) -> ComputeResult:
+            until: Optional[dt.datetime] = None, keep_unknown_agents: bool = False,
+            fmt: str = "auto", timezone: str = "UTC") -> ComputeResult:
     """The one-shot command: its own embedded PostgreSQL, started and stopped here."""
     with tempfile.TemporaryDirectory(prefix="stat-compute-") as tmp:
         with EmbeddedPostgres(Path(tmp) / "pg", fast=True) as pg:
             pg.create_database("stat")
             try:
-                return compute_into(pg.url("stat"), queue_log, out_dir, config, until)
+                return compute_into(pg.url("stat"), queue_log, out_dir, config, until,
+                                    keep_unknown_agents=keep_unknown_agents, fmt=fmt,
+                                    timezone=timezone)
             finally:
                 dispose_engines()

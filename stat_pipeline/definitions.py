@@ -4,7 +4,9 @@ Configuration comes from the environment (never from files in the repo):
   STAT_WAREHOUSE_URL     our PostgreSQL (SQLAlchemy URL) — the demo command sets it
   STAT_SOURCE_URL        Wazo's asterisk database, read-only account (a secret: EnvVar)
   STAT_SOURCE_CSV        or a queue_log CSV in the golden layout instead of a database
+  STAT_SOURCE_TIMEZONE   IANA zone of a naive/text time column at the source (default UTC)
   STAT_CONFD_JSON        optional confd.json (queues, agents, contexts)
+  STAT_KEEP_UNKNOWN_AGENTS  "1": keep statistics of agents unknown to the config
   STAT_PARTITIONS_START  first hourly partition, default 2024-01-01-00:00
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Optional
 
 import dagster as dg
 
+from stat_pipeline.assets.agents import agent_assets
 from stat_pipeline.assets.calls import call_assets
 from stat_pipeline.automation import automation
 from stat_pipeline.assets.dimensions import dimension_assets
@@ -28,16 +31,19 @@ from stat_pipeline.sources import CsvQueueLogSource, PostgresQueueLogSource, Que
 # pin Dagster, so the warning would only repeat itself in every run's log.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-HOURLY_ASSETS = ["queue_log", "classified_calls", "stat_call_on_queue", "stat_queue_periodic"]
+HOURLY_ASSETS = ["queue_log", "classified_calls", "stat_call_on_queue", "stat_queue_periodic",
+                 "stat_agent_periodic"]
 HOURLY_JOB = "hourly_queue_stats"
 DIMENSIONS_JOB = "sync_dimensions"
 
 
 def source_from_env() -> QueueLogSource:
+    timezone = os.environ.get("STAT_SOURCE_TIMEZONE", "UTC")
     if not os.environ.get("STAT_SOURCE_URL") and os.environ.get("STAT_SOURCE_CSV"):
-        return CsvQueueLogSource(path=os.environ["STAT_SOURCE_CSV"])
+        return CsvQueueLogSource(path=os.environ["STAT_SOURCE_CSV"], timezone=timezone)
     table = os.environ.get("STAT_SOURCE_TABLE", "queue_log")
-    return PostgresQueueLogSource(url=dg.EnvVar("STAT_SOURCE_URL"), table=table)
+    return PostgresQueueLogSource(url=dg.EnvVar("STAT_SOURCE_URL"), table=table,
+                                  timezone=timezone)
 
 
 def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
@@ -46,7 +52,7 @@ def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
                       wazo_config: Optional[WazoConfig] = None) -> dg.Definitions:
     partitions = partitions or hourly_partitions()
     assets = [*queue_log_assets(partitions), *call_assets(partitions),
-              *queue_stats_assets(partitions), *dimension_assets()]
+              *queue_stats_assets(partitions), *agent_assets(partitions), *dimension_assets()]
     hourly_job = dg.define_asset_job(
         HOURLY_JOB, selection=dg.AssetSelection.assets(*HOURLY_ASSETS),
         description="Copy, classify and aggregate the selected hours (a range is one run).")
@@ -63,7 +69,8 @@ def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
             "warehouse": warehouse or Warehouse(url=dg.EnvVar("STAT_WAREHOUSE_URL")),
             "source": source or source_from_env(),
             "wazo_config": wazo_config or WazoConfig(
-                confd_json=os.environ.get("STAT_CONFD_JSON") or None),
+                confd_json=os.environ.get("STAT_CONFD_JSON") or None,
+                keep_unknown_agents=os.environ.get("STAT_KEEP_UNKNOWN_AGENTS") == "1"),
         },
         # Steps are SQL statements: a subprocess per step would cost more than the work.
         executor=dg.in_process_executor,

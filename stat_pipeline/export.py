@@ -7,7 +7,8 @@ from sqlalchemy import Engine
 
 from stat_pipeline.sql import queries
 
-EXPORTS = {"calls.csv": "calls", "queue_periodic.csv": "queue_periodic"}
+EXPORTS = {"calls.csv": "calls", "queue_periodic.csv": "queue_periodic",
+           "agent_periodic.csv": "agent_periodic"}
 
 
 def export_tables(engine: Engine, out_dir: Path) -> dict[str, int]:

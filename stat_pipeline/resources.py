@@ -64,6 +64,11 @@ class WazoConfig(dg.ConfigurableResource):
         default=None, description="Path of a confd.json (STAT_CONFD_JSON); empty = none")
     default_tenant: str = Field(default="00000000-0000-0000-0000-000000000000",
                                 description="Tenant of queues when no confd.json is given")
+    keep_unknown_agents: bool = Field(
+        default=False,
+        description="Give agents seen in queue_log but unknown to the config a stat_agent "
+                    "row (master tenant, no confd id, deleted) so their calls and times are "
+                    "kept; default: dropped, as wazo-stat does")
 
     def document(self) -> Optional[dict[str, Any]]:
         if not self.confd_json:

@@ -85,11 +85,12 @@ class QueueLogSource(dg.ConfigurableResource):
         usable time (their ``time`` is NULL)."""
         raise NotImplementedError
 
-    def touched_hours(self, after_id: int, limit: int,
-                      lookahead_hours: int) -> list[tuple[int, Optional[dt.datetime]]]:
-        """For the rows after ``after_id`` (at most ``limit``), pairs (row id, UTC hour) of
-        every hour the row touches: its own, and the start hour of the call it decides.
-        A row without a usable time gives (id, None). Used by the new-rows sensor."""
+    def touched_hours(self, after_id: int, limit: int, lookahead_hours: int
+                      ) -> list[tuple[int, Optional[dt.datetime], bool]]:
+        """For the rows after ``after_id`` (at most ``limit``), (row id, UTC hour, own) for
+        every hour the row touches: its own (own=True), the start hour of the call it
+        decides, the hours an agent state it sets lasts. A row without a usable time gives
+        (id, None, True). Used by the new-rows sensor."""
         raise NotImplementedError(f"{type(self).__name__} cannot be watched for new rows")
 
     def time_bounds(self, conn: Connection) -> Optional[tuple[dt.datetime, dt.datetime]]:
@@ -183,8 +184,8 @@ class PostgresQueueLogSource(QueueLogSource):
         return create_engine(url, poolclass=NullPool, connect_args={
             "options": f"-c default_transaction_read_only=on -c timezone={self.timezone}"})
 
-    def touched_hours(self, after_id: int, limit: int,
-                      lookahead_hours: int) -> list[tuple[int, Optional[dt.datetime]]]:
+    def touched_hours(self, after_id: int, limit: int, lookahead_hours: int
+                      ) -> list[tuple[int, Optional[dt.datetime], bool]]:
         sql = _TOUCHED_HOURS.replace("{table}", self.table)
         engine = self._engine()
         try:
@@ -198,8 +199,8 @@ class PostgresQueueLogSource(QueueLogSource):
             raise SourceUnavailable(self.source_name(), exc) from exc
         finally:
             engine.dispose()
-        return [(row_id, hour.replace(tzinfo=dt.timezone.utc) if hour else None)
-                for row_id, hour in rows]
+        return [(row_id, hour.replace(tzinfo=dt.timezone.utc) if hour else None, own)
+                for row_id, hour, own in rows]
 
     def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
         spool = tempfile.SpooledTemporaryFile(max_size=64 << 20, mode="w+b")

@@ -2,11 +2,13 @@
 -- after %(cursor)s touch? Each new row touches the hour of its own time and, when it decides
 -- a call, the hour the call started in: the hour of its ENTERQUEUE (same callid and queue,
 -- up to the look-ahead before), or, without one, the hour of end - talk - wait (Wazo's
--- "partial call" time). "{table}" is replaced by the caller; psycopg2 placeholders.
+-- "partial call" time). An agent state row (login, pause, membership) touches every hour
+-- up to the agent's next state row (or now: the state is still open), and a WRAPUPSTART
+-- the hours its wrap-up lasts. "{table}" is replaced by the caller; psycopg2 placeholders.
 WITH new_rows AS (
     -- a naive or text "time" (Asterisk realtime, Wazo <= 20.13) is read in the session's
     -- zone, which is the source's configured zone
-    SELECT id, CAST("time" AS timestamptz) AS "time", callid, queuename, event,
+    SELECT id, CAST("time" AS timestamptz) AS "time", callid, queuename, agent, event,
            data1, data2, data3, data4, data5
     FROM {table}
     WHERE id > %(cursor)s
@@ -35,9 +37,34 @@ outcomes AS (
                             'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT', 'LEAVEEMPTY',
                             'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW', 'CONNECT')) n
 )
-SELECT id, date_trunc('hour', "time" AT TIME ZONE 'UTC') AS hour FROM new_rows
+-- "own": the row's own hour (the cursor waits for it to close); the others are derived
+SELECT id, date_trunc('hour', "time" AT TIME ZONE 'UTC') AS hour, true AS own FROM new_rows
 UNION
-SELECT o.id, date_trunc('hour', CAST(e."time" AS timestamptz) AT TIME ZONE 'UTC')
+SELECT n.id, generate_series(date_trunc('hour', n."time" AT TIME ZONE 'UTC'),
+                             date_trunc('hour', coalesce(nx.next_time, now()) AT TIME ZONE 'UTC'),
+                             interval '1 hour'), false
+FROM new_rows n
+CROSS JOIN LATERAL (
+    SELECT min(CAST(s."time" AS timestamptz)) AS next_time FROM {table} s
+    WHERE s.agent = n.agent AND CAST(s."time" AS timestamptz) > n."time"
+      AND s.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSEALL', 'UNPAUSEALL',
+                      'PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER')
+) nx
+WHERE n."time" IS NOT NULL
+  AND n.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSEALL', 'UNPAUSEALL',
+                  'PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER')
+UNION
+SELECT n.id, generate_series(date_trunc('hour', n."time" AT TIME ZONE 'UTC'),
+                             date_trunc('hour', (n."time" + make_interval(secs => least(
+                                 CASE WHEN n.data1 ~ '^\s*[0-9]{1,9}\s*$'
+                                      THEN CAST(btrim(n.data1) AS integer) ELSE 0 END,
+                                 extract(epoch FROM CAST(%(lookahead)s AS interval)))))
+                                 AT TIME ZONE 'UTC'),
+                             interval '1 hour'), false
+FROM new_rows n
+WHERE n."time" IS NOT NULL AND n.event = 'WRAPUPSTART'
+UNION
+SELECT o.id, date_trunc('hour', CAST(e."time" AS timestamptz) AT TIME ZONE 'UTC'), false
 FROM outcomes o
 JOIN {table} e ON e.callid = o.callid AND e.queuename = o.queuename
                 AND e.event = 'ENTERQUEUE'
@@ -45,6 +72,7 @@ JOIN {table} e ON e.callid = o.callid AND e.queuename = o.queuename
                     BETWEEN o."time" - CAST(%(lookahead)s AS interval) AND o."time"
 UNION
 SELECT o.id, date_trunc('hour', (o."time" - make_interval(secs => least(
-           o.seconds, extract(epoch FROM CAST(%(lookahead)s AS interval))))) AT TIME ZONE 'UTC')
+           o.seconds, extract(epoch FROM CAST(%(lookahead)s AS interval))))) AT TIME ZONE 'UTC'),
+       false
 FROM outcomes o
 ORDER BY id

@@ -44,6 +44,13 @@ class GoldenSet:
         return dt.datetime.fromisoformat(runs[-1]["end"])
 
     @property
+    def window_start(self) -> Optional[dt.datetime]:
+        """The explicit --start of the reference's first run (None: automatic start, which
+        is 8 h before the first row, so every hour with rows is in its window)."""
+        start = json.loads((self.path / "runs.json").read_text())[0]["start"]
+        return dt.datetime.fromisoformat(start) if start else None
+
+    @property
     def expected_dir(self) -> Path:
         single = self.path / "expected" / "single"
         if single.is_dir():

@@ -1,6 +1,7 @@
 """The new-rows sensor and the hourly schedule, evaluated with Dagster's build contexts
 against a real source table, and their run requests executed through the real job."""
 import datetime as dt
+import json
 
 import dagster as dg
 import pytest
@@ -42,7 +43,7 @@ def test_outcome_reopens_the_hour_the_call_started_in(centre):
     centre.log((at("13:55:00"), "c1", "q1", "NONE", "ENTERQUEUE", "", "06", "1"))
     first = tick(centre, None)
     assert execute(centre, first) == [("2024-03-01-13:00", "2024-03-01-13:00")]
-    assert first.cursor == "1"
+    assert json.loads(first.cursor)["row_id"] == 1
     assert centre.calls() == []                     # ENTERQUEUE only: the call is open
 
     centre.log((at("14:00:00"), "c1", "q1", "Agent/1", "CONNECT", "300", "c1.1", "2"),
@@ -50,12 +51,12 @@ def test_outcome_reopens_the_hour_the_call_started_in(centre):
     second = tick(centre, first.cursor)
     # one run over 13..14: the 14:00 rows are copied before the 13:55 call is classified
     assert execute(centre, second) == [("2024-03-01-13:00", "2024-03-01-14:00")]
-    assert second.cursor == "3"
+    assert json.loads(second.cursor)["row_id"] == 3
     assert [(c[0], c[3], c[4], c[5], c[6]) for c in centre.calls()] == [
         ("c1", "answered", at("13:55:00"), 300, 600)]
 
     third = tick(centre, second.cursor)             # nothing new: cursor resumption
-    assert isinstance(third, dg.SkipReason) or not third.run_requests
+    assert not third.run_requests and third.cursor == second.cursor
 
 
 def test_late_rows_for_an_old_hour(centre):
@@ -72,20 +73,27 @@ def test_late_rows_for_an_old_hour(centre):
     assert [(p[0], p[1], p[4]) for p in centre.periodic()] == [
         (at("10:00:00"), "q1", 2), (at("11:00:00"), "q2", 1), (at("12:00:00"), "q2", 1),
         (at("15:00:00"), "q1", 1)]
-    assert late.cursor == "5"
+    assert json.loads(late.cursor)["row_id"] == 5
 
 
 def test_rows_of_the_open_hour_hold_the_cursor():
     now = DAY + dt.timedelta(hours=15, minutes=20)
-    touched = [(7, DAY + 13 * H), (8, DAY + 15 * H), (9, DAY + 14 * H), (9, DAY + 13 * H),
-               (10, DAY + 15 * H)]
-    hours, cursor, counts = plan_new_rows(touched, 6, now, DAY)
+    touched = [(7, DAY + 13 * H, True), (8, DAY + 15 * H, True), (9, DAY + 14 * H, True),
+               (9, DAY + 13 * H, False), (10, DAY + 15 * H, True), (11, DAY + 14 * H, True),
+               (11, DAY + 15 * H, False)]       # a login at 14:xx, open into the hour in progress
+    hours, cursor, closed, counts = plan_new_rows(touched, 6, None, now, DAY)
     assert hours == [DAY + 13 * H, DAY + 14 * H]        # 15:00 is still open
     assert cursor == 7                                  # row 8 (15:00) will be seen again
-    assert counts["rows_in_open_hour"] == 2
-    # once 15:00 has closed, the same rows request it
-    hours, cursor, _ = plan_new_rows(touched, 7, now + H, DAY)
-    assert hours == [DAY + 13 * H, DAY + 14 * H, DAY + 15 * H] and cursor == 10
+    assert closed == DAY + 14 * H and counts["rows_in_open_hour"] == 2
+    # once 15:00 has closed, the same rows request it, and it is requested as closed anyway
+    hours, cursor, closed, _ = plan_new_rows(touched, 7, closed, now + H, DAY)
+    assert hours == [DAY + 13 * H, DAY + 14 * H, DAY + 15 * H] and cursor == 11
+    assert closed == DAY + 15 * H
+
+
+def test_every_closed_hour_is_requested_once_rows_or_not():
+    hours, cursor, closed, _ = plan_new_rows([], 42, DAY + 10 * H, DAY + 13 * H + H / 2, DAY)
+    assert hours == [DAY + 11 * H, DAY + 12 * H] and cursor == 42 and closed == DAY + 12 * H
 
 
 def test_far_apart_hours_are_separate_clusters():
@@ -128,3 +136,18 @@ def test_a_file_source_is_skipped_with_a_reason(tmp_path):
     with dg.build_sensor_context(resources={"source": CsvQueueLogSource(path=str(path))}) as ctx:
         result = sensor(ctx)
     assert isinstance(result, dg.SkipReason) and "hourly_safety_net" in result.skip_message
+
+
+def test_late_agent_state_row_reopens_the_hours_it_changes(centre):
+    centre.log((at("09:00:00"), "NONE", "NONE", "Agent/1001", "AGENTCALLBACKLOGIN", "1001@default"),
+               (at("12:30:00"), "NONE", "NONE", "Agent/1001", "AGENTCALLBACKLOGOFF", "1001@default",
+                "12600", "CommandLogoff"),
+               (at("10:00:00"), "w1", "q1", "Agent/1001", "WRAPUPSTART", "7200"))
+    first = tick(centre, None)
+    # the login holds until the logoff, and the logoff until the agent's next state row:
+    # none yet, so every later hour (here up to the last partition of the test)
+    assert execute(centre, first) == [("2024-03-01-09:00", "2024-03-02-23:00")]
+    # a PAUSEALL for 10:15 arrives late: every hour until the agent's next state row
+    centre.log((at("10:15:00"), "NONE", "NONE", "Agent/1001", "PAUSEALL"))
+    late = tick(centre, first.cursor)
+    assert execute(centre, late) == [("2024-03-01-10:00", "2024-03-01-12:00")]

@@ -69,11 +69,13 @@ def test_webserver_loads_workspace_and_shows_the_asset_graph(tmp_path, warehouse
                                      dependencyKeys { path } } }""")
         nodes = {n["assetKey"]["path"][0]: n for n in data["assetNodes"]}
         assert set(nodes) == {"queue_log", "classified_calls", "stat_call_on_queue",
-                              "stat_queue_periodic", "stat_queue", "stat_agent"}
+                              "stat_queue_periodic", "stat_queue", "stat_agent",
+                              "stat_agent_periodic"}
         deps = {k: {d["path"][0] for d in n["dependencyKeys"]} for k, n in nodes.items()}
         assert deps["classified_calls"] == {"queue_log"}
         assert deps["stat_call_on_queue"] == {"classified_calls", "stat_queue", "stat_agent"}
         assert deps["stat_queue_periodic"] == {"stat_call_on_queue"}
+        assert deps["stat_agent_periodic"] == {"queue_log", "stat_agent", "stat_queue"}
         assert all(nodes[a]["isPartitioned"] for a in HOURLY_ASSETS)
         loc = _graphql(port, """{ workspaceOrError { ... on Workspace { locationEntries {
                                   name loadStatus } } } }""")

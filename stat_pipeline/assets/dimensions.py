@@ -41,7 +41,7 @@ def sync_dimensions(conn: Connection, config: WazoConfig,
         conn.execute(_q("queues_from_confd"))
     conn.execute(_q("queues_from_log"), {
         "start": start or _ALL_TIME[0], "end": end or _ALL_TIME[1],
-        "master_tenant": document["master_tenant"] if document else config.default_tenant,
+        "master_tenant": master_tenant(document, config),
         "has_config": document is not None,
     })
     if document is not None:
@@ -50,7 +50,17 @@ def sync_dimensions(conn: Connection, config: WazoConfig,
         conn.execute(_q("agents_gone"))
         conn.execute(_q("agents_from_confd"))
         _rename_deleted(conn, _q("agents_to_rename"), _q("agent_name_taken"), _q("rename_agent"))
+    if config.keep_unknown_agents:
+        conn.execute(_q("agents_from_log"), {
+            "start": start or _ALL_TIME[0], "end": end or _ALL_TIME[1],
+            "master_tenant": master_tenant(document, config),
+            "has_config": document is not None,
+        })
     conn.execute(_q("drop_confd_tables"))
+
+
+def master_tenant(document: Optional[dict[str, Any]], config: WazoConfig) -> str:
+    return document["master_tenant"] if document else config.default_tenant
 
 
 def _rename_deleted(conn: Connection, select, taken, rename) -> None:

@@ -104,6 +104,28 @@ UPDATE stat_agent SET name = :name WHERE id = :id
 -- name: agent_name_taken
 SELECT EXISTS (SELECT 1 FROM stat_agent WHERE name = :name AND tenant_uuid = :tenant_uuid)
 
+-- name: agents_from_log
+-- keep_unknown_agents only: agent names of the rows and answered calls of [:start, :end)
+-- that no stat_agent row has (wazo-stat drops them, quirk Q8) become rows of the master
+-- tenant without confd id, deleted when a config exists (like a queue only known from the
+-- log). A Local/id-<n>@agentcallback interface of a known agent is that agent, not another.
+INSERT INTO stat_agent (name, tenant_uuid, agent_id, deleted)
+SELECT n.name, :master_tenant, CAST(NULL AS integer), CAST(:has_config AS boolean)
+FROM (SELECT q.agent AS name FROM queue_log q
+      WHERE q."time" >= :start AND q."time" < :end
+        AND q.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSEALL', 'UNPAUSEALL',
+                        'PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER', 'WRAPUPSTART',
+                        'CONNECT', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER',
+                        'BLINDTRANSFER', 'ATTENDEDTRANSFER')
+      UNION
+      SELECT c.agent FROM classified_calls c
+      WHERE c.call_time >= :start AND c.call_time < :end AND c.status = 'answered') n
+WHERE n.name IS NOT NULL AND n.name NOT IN ('NONE', '') AND length(n.name) <= 128
+  AND NOT EXISTS (SELECT 1 FROM stat_agent s WHERE s.name = n.name)
+  AND NOT EXISTS (SELECT 1 FROM stat_agent s
+                  WHERE 'Local/id-' || s.agent_id || '@agentcallback' = n.name)
+ORDER BY n.name
+
 -- name: queue_summary
 SELECT name, tenant_uuid, queue_id, deleted FROM stat_queue ORDER BY deleted, name
 

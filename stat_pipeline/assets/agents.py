@@ -1,0 +1,114 @@
+"""Agents: queue_log rows -> Wazo's stat_agent_periodic (login, pause and wrap-up time per
+hour and agent, globally and per queue) and our stat_agent_pause_reason.
+
+wazo-stat computes these over its run's window (wazo_stat_algorithm.md section 9); we compute
+each UTC hour from the warehouse rows. State from before the hour (a login days ago, a pause
+or a membership begun earlier) is found by an index probe per agent (agents.sql ``collect``),
+and an interval still open is counted up to the *horizon*: the source's ``until``, else now.
+So an hour's rows depend only on the rows and the horizon, not on the run that computed it.
+"""
+
+import datetime as dt
+
+import dagster as dg
+from pydantic import Field
+
+from stat_pipeline.assets.dimensions import master_tenant, sync_dimensions
+from stat_pipeline.assets.policies import hourly
+from stat_pipeline.assets.run_metadata import report
+from stat_pipeline.resources import Warehouse, WazoConfig
+from stat_pipeline.sources import QueueLogSource
+from stat_pipeline.sql import query
+
+
+def _q(name: str):
+    return query(__file__, "agents.sql", name)
+
+
+class AgentStatsConfig(dg.Config):
+    wrapup_lookback_hours: int = Field(
+        default=24, ge=1,
+        description="How long before an hour a WRAPUPSTART may begin and still run into it "
+                    "(a wrap-up is a planned duration, usually seconds to minutes).")
+
+
+# (target kind, source kinds, by reason): the islands built from the raw intervals.
+_MERGES = [
+    ("login", ["login_raw"], False),
+    ("member", ["member_raw"], False),
+    ("pause", ["pause_seg"], False),
+    ("pause_reason", ["pause_seg"], True),
+]
+# per-queue login and the PAUSEALL part of per-queue pause: global intervals x membership
+_INTERSECTS = [("qlogin", "login"), ("qpause_all", "pause_seg")]
+_QUEUE_MERGES = [
+    ("qpause", ["qpause_seg", "qpause_all"], False),
+    ("qpause_reason", ["qpause_seg", "qpause_all"], True),
+]
+
+
+def compute_agent_hours(conn, config: WazoConfig, start: dt.datetime, end: dt.datetime,
+                        horizon: dt.datetime, wrapup_lookback_hours: int = 24) -> None:
+    """Replace stat_agent_periodic / stat_agent_pause_reason of [start, end), inside the
+    caller's transaction."""
+    params = {"start": start, "end": end, "horizon": horizon,
+              "wrapup_lookback": f"{wrapup_lookback_hours} hours"}
+    sync_dimensions(conn, config, start, end)
+    conn.execute(_q("prepare"))
+    conn.execute(_q("collect"), params)
+    if config.keep_unknown_agents:
+        document = config.document()
+        conn.execute(_q("register_unknown_agents"), {
+            "master_tenant": master_tenant(document, config), "has_config": document is not None})
+    conn.execute(_q("aliases"))
+    conn.execute(_q("resolve"))
+    conn.execute(_q("segments"), params)
+    for target, sources, by_reason in _MERGES:
+        conn.execute(_q("merge"), {"target": target, "sources": sources, "by_reason": by_reason})
+    for target, source in _INTERSECTS:
+        conn.execute(_q("intersect"), {"target": target, "source": source})
+    for target, sources, by_reason in _QUEUE_MERGES:
+        conn.execute(_q("merge"), {"target": target, "sources": sources, "by_reason": by_reason})
+    conn.execute(_q("clear"), params)
+    conn.execute(_q("hourly"), params)
+    conn.execute(_q("insert_periodic"))
+    conn.execute(_q("insert_reasons"))
+
+
+def _figures(conn, start: dt.datetime, end: dt.datetime) -> dict:
+    params = {"start": start, "end": end}
+    summary = conn.execute(_q("summary"), params).one()
+    reasons = {r.reason or "(none)": round(float(r.seconds), 3)
+               for r in conn.execute(_q("reasons_summary"), params)}
+    return {
+        "dagster/row_count": summary.n,
+        "agents": summary.agents,
+        "login_seconds": dg.MetadataValue.float(round(float(summary.login_s), 3)),
+        "pause_seconds": dg.MetadataValue.float(round(float(summary.pause_s), 3)),
+        "wrapup_seconds": dg.MetadataValue.float(round(float(summary.wrapup_s), 3)),
+        "pause_seconds_by_reason": dg.MetadataValue.json(reasons),
+    }
+
+
+def agent_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        name="stat_agent_periodic",
+        **hourly(partitions, "agent_stats"),  # single-run backfills, warehouse pool, retries
+        deps=["queue_log", "stat_agent", "stat_queue"],
+        description="Wazo's stat_agent_periodic: per hour and agent, login, pause and wrap-up "
+                    "time (global row, and one row per queue the agent is a member of); plus "
+                    "stat_agent_pause_reason, pause time per reason.",
+    )
+    def stat_agent_periodic(context: dg.AssetExecutionContext, config: AgentStatsConfig,
+                            warehouse: Warehouse, wazo_config: WazoConfig,
+                            source: QueueLogSource) -> dg.MaterializeResult:
+        start, end = context.partition_time_window
+        horizon = (dt.datetime.fromisoformat(source.until) if source.until
+                   else dt.datetime.now(dt.timezone.utc))
+        with warehouse.engine().begin() as conn:
+            compute_agent_hours(conn, wazo_config, start, end, horizon,
+                                config.wrapup_lookback_hours)
+            metadata = report(context, conn, _figures)
+        return dg.MaterializeResult(metadata=metadata)
+
+    return [stat_agent_periodic]
