@@ -251,3 +251,13 @@ def test_range_run_metadata_is_true_per_hour(centre):
     assert observed["2024-03-01-10:00"]["calls_abandoned"].value == 1
     assert observed["2024-03-01-10:00"]["calls_full"].value == 0
     assert observed["2024-03-01-11:00"]["calls_full"].value == 2
+
+
+def test_lateness_is_measured_on_ingestion(centre):
+    # rows of 2024 copied today: more than a year late
+    centre.log((at("10:00:00"), "l1", "q1", "NONE", "FULL"))
+    result = centre.run("10:00")
+    meta = result.asset_materializations_for_node("queue_log")[0].metadata
+    assert meta["lateness_max_s"].value > 365 * 86400
+    assert meta["lateness_p50_s"].value <= meta["lateness_p99_s"].value <= meta["lateness_max_s"].value
+    assert centre.query("SELECT source_time FROM queue_log")[0].source_time.startswith("2024-03-01 10:00:00")
