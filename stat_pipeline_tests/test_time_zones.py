@@ -161,7 +161,7 @@ def test_naive_time_column_of_a_database_source(warehouse_url):
                              source=source, warehouse=Warehouse(url=warehouse_url),
                              wazo_config=WazoConfig())
     # 10:00 in Paris in summer is 08:00 UTC
-    assert source.touched_hours(0, 100, 24)[0] == (1, day + dt.timedelta(hours=8))
+    assert source.touched_hours(0, 100, 24)[0] == (1, day + dt.timedelta(hours=8), True)
     assert defs.resolve_job_def(HOURLY_JOB).execute_in_process(
         instance=dg.DagsterInstance.ephemeral(), run_config=QUIET,
         partition_key="2024-07-01-08:00").success
