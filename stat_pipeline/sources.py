@@ -20,12 +20,11 @@ import os
 import re
 import tempfile
 import zoneinfo
+from pathlib import Path
 from typing import IO, Optional
 
 import dagster as dg
 from pydantic import Field, field_validator
-from pathlib import Path
-
 from sqlalchemy import Connection, NullPool, create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -49,7 +48,7 @@ def _known_zone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (an IANA name like Europe/Paris)")
+        raise ValueError(f"unknown time zone {value!r} (an IANA name like Europe/Paris)") from None
     return value
 
 

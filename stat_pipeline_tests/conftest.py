@@ -17,6 +17,10 @@ import sqlalchemy as sa
 
 from stat_pipeline.warehouse.embedded import EmbeddedPostgres, create_database, drop_database
 
+# Steps retry with exponential backoff from 15 s in production; a test whose step fails on
+# purpose would wait minutes for nothing.
+os.environ.setdefault("STAT_RETRY_DELAY_SECONDS", "0.05")
+
 
 class PgServer(Protocol):
     def url(self, dbname: str) -> str: ...

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 BIN = Path(sys.executable).parent
 SAMPLE = Path(__file__).resolve().parents[1] / "stat_pipeline" / "sample"

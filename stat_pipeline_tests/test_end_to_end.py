@@ -1,7 +1,6 @@
 """The real thing: `dagster dev` (webserver + daemon) on workspace.yaml, a Wazo-like source
 table receiving rows, and the sensor's runs updating stat_queue_periodic with nobody clicking.
 Shut down by PID with SIGTERM (Popen, so the signal is not ignored; dagster_handson.md)."""
-import datetime as dt
 import os
 import signal
 import socket
