@@ -98,3 +98,37 @@ def test_messy_flat_files_are_read_around_their_bad_lines(tmp_path, pg_server):
     assert rejects[2].reason == "exact duplicate of source row 11"
     assert tuple(custom) == ("x", "y", "z")                # unknown verbs are kept
     assert result.rejects == {"ignored": 4}
+
+
+def test_realtime_table_exports_are_read_by_their_header(tmp_path, pg_server):
+    """Exports of an Asterisk/Wazo realtime queue_log table: the source's own `id`, a
+    tab-separated file, an old single `data` column with pipes; all give the same calls."""
+    t = [dt.datetime.fromtimestamp(T0 + r[0], dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+         for r in ROWS]
+    split = [(list(r[5:]) + [""] * 5)[:4] + ["|".join(r[9:])] for r in ROWS]
+    with_ids = tmp_path / "export.csv"
+    with open(with_ids, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["id", "time", "callid", "queuename", "agent", "event",
+                      "data1", "data2", "data3", "data4", "data5"])
+        for i, (r, when) in enumerate(zip(ROWS, t)):
+            out.writerow([1000 + i, when, *r[1:5], *split[i]])
+    legacy = tmp_path / "legacy.tsv"
+    with open(legacy, "w", newline="") as fh:
+        out = csv.writer(fh, delimiter="\t")
+        out.writerow(["time", "callid", "queuename", "agent", "event", "data"])
+        for r, when in zip(ROWS, t):
+            out.writerow([when, *r[1:5], "|".join(r[5:])])
+    golden = tmp_path / "golden.csv"
+    _csv(golden, ROWS)
+    results = {}
+    for name, path in (("ids", with_ids), ("legacy", legacy), ("golden", golden)):
+        assert detect_format(str(path)) == "csv"
+        pg_server.create_database(f"export_{name}")
+        results[name] = _outputs(pg_server.url(f"export_{name}"), path, tmp_path, name)[0]
+    assert results["ids"] == results["legacy"] == results["golden"]
+    engine = create_engine(pg_server.url("export_ids"))
+    with engine.connect() as conn:
+        ids = conn.execute(text("SELECT min(source_id), max(source_id) FROM queue_log")).one()
+    engine.dispose()
+    assert tuple(ids) == (1000, 1000 + len(ROWS) - 1)   # the source's own row ids
