@@ -12,6 +12,7 @@ import dagster as dg
 
 from stat_pipeline.definitions import DIMENSIONS_JOB, HOURLY_JOB, QUIET, build_definitions
 from stat_pipeline.export import export_tables
+from stat_pipeline.instance import bulk_instance
 from stat_pipeline.partitions import KEY_FORMAT, hour_floor, hourly_partitions
 from stat_pipeline.resources import Warehouse, WazoConfig, dispose_engines, warehouse_engine
 from stat_pipeline.sources import file_source
@@ -80,13 +81,17 @@ def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
 def compute(queue_log: Path, out_dir: Path, config: Optional[Path] = None,
             until: Optional[dt.datetime] = None, keep_unknown_agents: bool = False,
             fmt: str = "auto", timezone: str = "UTC") -> ComputeResult:
-    """The one-shot command: its own embedded PostgreSQL, started and stopped here."""
+    """The one-shot command: its own embedded PostgreSQL, started and stopped here, holding
+    the warehouse and the Dagster instance of the run (instance.py: bulk bookkeeping)."""
     with tempfile.TemporaryDirectory(prefix="stat-compute-") as tmp:
         with EmbeddedPostgres(Path(tmp) / "pg", fast=True) as pg:
             pg.create_database("stat")
+            pg.create_database("dagster")
             try:
-                return compute_into(pg.url("stat"), queue_log, out_dir, config, until,
-                                    keep_unknown_agents=keep_unknown_agents, fmt=fmt,
-                                    timezone=timezone)
+                with bulk_instance(pg.url("dagster"), Path(tmp) / "dagster_home") as instance:
+                    return compute_into(pg.url("stat"), queue_log, out_dir, config, until,
+                                        instance=instance,
+                                        keep_unknown_agents=keep_unknown_agents, fmt=fmt,
+                                        timezone=timezone)
             finally:
                 dispose_engines()

@@ -262,8 +262,10 @@ class PostgresQueueLogSource(QueueLogSource):
         try:
             with source.connect() as src:
                 select = src.connection.dbapi_connection.cursor().mogrify(
-                    # the instant, with its offset, whatever the column's type
-                    f'SELECT id, CAST("time" AS timestamptz), {", ".join(_COLUMNS)} '
+                    # the instant, with its offset, whatever the column's type; twice: the
+                    # typed column is parsed by COPY itself, the text is the source time
+                    f'SELECT id, CAST("time" AS timestamptz), CAST("time" AS timestamptz), '
+                    f'{", ".join(_COLUMNS)} '
                     f'FROM {self.table} '
                     f'WHERE (CAST("time" AS timestamptz) >= %(start)s '
                     f'AND CAST("time" AS timestamptz) < %(end)s'
@@ -279,10 +281,8 @@ class PostgresQueueLogSource(QueueLogSource):
             source.dispose()
         spool.seek(0)
         conn.execute(text(_CREATE_INCOMING))
-        _raw_copy(conn, f"COPY incoming_queue_log (source_id, time_text, {', '.join(_COLUMNS)}) "
-                        "FROM STDIN WITH (FORMAT csv)", spool)
-        conn.execute(text("""UPDATE incoming_queue_log SET "time" = CAST(time_text AS timestamptz)
-                             WHERE time_text IS NOT NULL"""))
+        _raw_copy(conn, "COPY incoming_queue_log (source_id, \"time\", time_text, "
+                        f"{', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", spool)
 
 
 class _CleanLines(io.RawIOBase):

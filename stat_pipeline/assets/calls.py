@@ -19,7 +19,7 @@ from stat_pipeline.assets.policies import hourly
 from stat_pipeline.assets.run_metadata import report
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import QueueLogSource
-from stat_pipeline.sql import query
+from stat_pipeline.sql import analyze_after_bulk, query
 
 WAZO_STATUSES = ("answered", "abandoned", "timeout", "leaveempty", "full", "closed",
                  "joinempty", "divert_ca_ratio", "divert_waittime")
@@ -153,7 +153,8 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
                   "durations_from": config.durations_from}
         with warehouse.engine().begin() as conn:
             conn.execute(_q("clear_calls"), params)
-            conn.execute(query(__file__, "classify_calls.sql"), params)
+            calls = conn.execute(query(__file__, "classify_calls.sql"), params).rowcount
+            analyze_after_bulk(conn, "classified_calls", calls)
             conn.execute(_q("clear_rejects"), params)
             conn.execute(query(__file__, "classify_rejects.sql"), params)
             checks = _checks(conn, params, config.lookahead_hours, config.skew_warning_seconds)
@@ -174,7 +175,8 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
         with warehouse.engine().begin() as conn:
             sync_dimensions(conn, wazo_config, start, end)
             conn.execute(_q("clear_stat_calls"), params)
-            conn.execute(query(__file__, "stat_call_on_queue.sql"), params)
+            rows = conn.execute(query(__file__, "stat_call_on_queue.sql"), params).rowcount
+            analyze_after_bulk(conn, "stat_call_on_queue", rows)
             metadata = report(context, conn, _stat_call_figures)
         return dg.MaterializeResult(metadata=metadata)
 

@@ -34,6 +34,8 @@ UNION ALL
 SELECT q.source, q.source_id, date_trunc('hour', c.call_time, 'UTC'), 'classify', c.note,
        'repaired', to_jsonb(q) - 'id'
 FROM classified_calls c
-JOIN queue_log q ON q.source_id = c.outcome_row_id AND q.callid = c.callid
+-- the outcome row is at the call's end time: the time index finds it
+JOIN queue_log q ON q."time" = c.end_time AND q.source_id = c.outcome_row_id
+                AND q.callid = c.callid
 WHERE c.call_time >= CAST(:start AS timestamptz) AND c.call_time < CAST(:end AS timestamptz)
   AND c.note LIKE '%is not an integer%'

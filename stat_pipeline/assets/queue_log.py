@@ -6,7 +6,7 @@ from stat_pipeline.assets.policies import hourly
 from stat_pipeline.assets.run_metadata import report
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sources import QueueLogSource
-from stat_pipeline.sql import query
+from stat_pipeline.sql import analyze_after_bulk, query
 
 
 def _q(name: str):
@@ -40,8 +40,11 @@ def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         params = {"source": source_name, "start": start, "end": end}
         with warehouse.engine().begin() as conn:
             source.stage(conn, start, end)
+            staged = conn.exec_driver_sql("SELECT count(*) FROM incoming_queue_log").scalar()
+            analyze_after_bulk(conn, "incoming_queue_log", staged)
             conn.execute(_q("find_duplicates"), params)
-            conn.execute(_q("replace_rows"), params)
+            copied = conn.execute(_q("replace_rows"), params).rowcount
+            analyze_after_bulk(conn, "queue_log", copied)
             conn.execute(_q("clear_rejects"), params)
             rejected = conn.execute(_q("record_rejects"), params).rowcount
             duplicates = conn.execute(_q("record_duplicates"), params).rowcount
