@@ -8,8 +8,12 @@ For each size it generates a realistic queue_log with ../shared/tools/gen_queue_
 size's own):
 
   load        COPY of the rows into a Wazo-like source table (embedded PostgreSQL)
-  backfill    every hourly asset over the whole range as ONE Dagster run (in process,
-              SQLite instance as the CLI uses): wall time, and per step
+  backfill    every hourly asset over the whole range as ONE Dagster run (in process),
+              wall time and per step, on two Dagster instances, each into a fresh warehouse:
+                postgres  the bulk instance `stat-pipeline compute` uses (instance.py:
+                          PostgreSQL storage, batched events)      -> backfill_s
+                sqlite    the default instance of dagster.yaml     -> backfill_s_sqlite
+                          (30d only by default: Dagster's per-hour bookkeeping makes it slow)
   sql         the database time inside that run (every statement timed at the driver)
   hour        one incremental hour afterwards (the last one), wall and SQL
   compute     `stat-pipeline compute` on the CSV, end to end (its own server, load,
@@ -27,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -49,12 +54,13 @@ def generate(size: str) -> Path:
     return out
 
 
-def measure(size: str) -> dict:
+def measure(size: str, instances: list[str]) -> dict:
     """One size, in this process."""
     import dagster as dg
     from sqlalchemy import create_engine, event, text
 
     from stat_pipeline.definitions import HOURLY_JOB, QUIET, build_definitions
+    from stat_pipeline.instance import bulk_instance
     from stat_pipeline.partitions import KEY_FORMAT, hour_floor, hourly_partitions
     from stat_pipeline.resources import Warehouse, WazoConfig, warehouse_engine
     from stat_pipeline.sources import PostgresQueueLogSource
@@ -65,7 +71,6 @@ def measure(size: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="stat-bench-") as tmp:
         tmp = Path(tmp)
         with EmbeddedPostgres(tmp / "pg") as pg:
-            pg.create_database("stat")
             pg.create_database("asterisk")
             source_url = pg.url("asterisk")
             started = time.perf_counter()
@@ -87,50 +92,65 @@ def measure(size: str) -> dict:
             engine.dispose()
             figures["load_s"] = round(time.perf_counter() - started, 2)
 
-            wh_url = pg.url("stat")
-            sql_time = [0.0]
-
-            def before(conn, cursor, statement, params, context, many):
-                conn.info["t0"] = time.perf_counter()
-
-            def after(conn, cursor, statement, params, context, many):
-                sql_time[0] += time.perf_counter() - conn.info.pop("t0", time.perf_counter())
-
-            wh_engine = warehouse_engine(wh_url)
-            event.listen(wh_engine, "before_cursor_execute", before)
-            event.listen(wh_engine, "after_cursor_execute", after)
-
             first_hour, last_hour = hour_floor(first), hour_floor(last)
-            defs = build_definitions(
-                partitions=hourly_partitions(start=first_hour, end=last_hour + dt.timedelta(hours=1)),
-                source=PostgresQueueLogSource(url=source_url), warehouse=Warehouse(url=wh_url),
-                wazo_config=WazoConfig(confd_json=str(data / "confd.json")))
-            os.environ["DAGSTER_HOME"] = str(tmp / "dagster_home")
-            (tmp / "dagster_home").mkdir()
-            (tmp / "dagster_home" / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
-            instance = dg.DagsterInstance.get()
-            job = defs.resolve_job_def(HOURLY_JOB)
-            started = time.perf_counter()
-            result = job.execute_in_process(instance=instance, run_config=QUIET, tags={
-                "dagster/asset_partition_range_start": first_hour.strftime(KEY_FORMAT),
-                "dagster/asset_partition_range_end": last_hour.strftime(KEY_FORMAT)})
-            figures["backfill_s"] = round(time.perf_counter() - started, 2)
-            figures["backfill_runs"] = len(instance.get_runs())
-            figures["sql_s"] = round(sql_time[0], 2)
-            figures["steps_s"] = {s.step_key: round(s.end_time - s.start_time, 2)
-                                  for s in instance.get_run_step_stats(result.run_id)}
             figures["hours"] = int((last_hour - first_hour) / dt.timedelta(hours=1)) + 1
-            figures["backfill_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            range_tags = {"dagster/asset_partition_range_start": first_hour.strftime(KEY_FORMAT),
+                          "dagster/asset_partition_range_end": last_hour.strftime(KEY_FORMAT)}
+            for kind in instances:
+                # a fresh warehouse per instance kind: both backfills start from nothing
+                pg.create_database(f"stat_{kind}")
+                wh_url = pg.url(f"stat_{kind}")
+                sql_time = [0.0]
 
-            sql_time[0] = 0.0
-            started = time.perf_counter()
-            job.execute_in_process(instance=instance, run_config=QUIET,
-                                   partition_key=(last_hour - dt.timedelta(hours=1)).strftime(KEY_FORMAT))
-            figures["hour_s"] = round(time.perf_counter() - started, 2)
-            figures["hour_sql_s"] = round(sql_time[0], 3)
-            with wh_engine.connect() as conn:
-                figures["calls"] = conn.execute(text("SELECT count(*) FROM stat_call_on_queue")).scalar()
-            wh_engine.dispose()
+                def before(conn, cursor, statement, params, context, many):
+                    conn.info["t0"] = time.perf_counter()
+
+                def after(conn, cursor, statement, params, context, many):
+                    sql_time[0] += time.perf_counter() - conn.info.pop("t0", time.perf_counter())
+
+                wh_engine = warehouse_engine(wh_url)
+                event.listen(wh_engine, "before_cursor_execute", before)
+                event.listen(wh_engine, "after_cursor_execute", after)
+                defs = build_definitions(
+                    partitions=hourly_partitions(start=first_hour,
+                                                 end=last_hour + dt.timedelta(hours=1)),
+                    source=PostgresQueueLogSource(url=source_url), warehouse=Warehouse(url=wh_url),
+                    wazo_config=WazoConfig(confd_json=str(data / "confd.json")))
+                job = defs.resolve_job_def(HOURLY_JOB)
+                with ExitStack() as stack:
+                    if kind == "sqlite":  # what the live instance (dagster.yaml) uses
+                        home = tmp / "dagster_home"
+                        home.mkdir()
+                        (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
+                        instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
+                    else:  # what stat-pipeline compute uses (stat_pipeline/instance.py)
+                        pg.create_database("dagster")
+                        instance = stack.enter_context(
+                            bulk_instance(pg.url("dagster"), tmp / "bulk_home"))
+                    started = time.perf_counter()
+                    result = job.execute_in_process(instance=instance, run_config=QUIET,
+                                                    tags=range_tags)
+                    suffix = "" if kind == "postgres" else "_" + kind
+                    figures["backfill_s" + suffix] = round(time.perf_counter() - started, 2)
+                    figures["backfill_runs" + suffix] = len(instance.get_runs())
+                    figures["sql_s" + suffix] = round(sql_time[0], 2)
+                    figures["steps_s" + suffix] = {
+                        s.step_key: round(s.end_time - s.start_time, 2)
+                        for s in instance.get_run_step_stats(result.run_id)}
+                    figures["backfill_rss_mb"] = round(
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                    if kind == instances[-1]:
+                        sql_time[0] = 0.0
+                        started = time.perf_counter()
+                        job.execute_in_process(
+                            instance=instance, run_config=QUIET,
+                            partition_key=(last_hour - dt.timedelta(hours=1)).strftime(KEY_FORMAT))
+                        figures["hour_s"] = round(time.perf_counter() - started, 2)
+                        figures["hour_sql_s"] = round(sql_time[0], 3)
+                with wh_engine.connect() as conn:
+                    figures["calls"] = conn.execute(
+                        text("SELECT count(*) FROM stat_call_on_queue")).scalar()
+                wh_engine.dispose()
 
     out = tmp_out = Path(tempfile.mkdtemp(prefix="stat-bench-out-"))
     started = time.perf_counter()
@@ -147,25 +167,31 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="30d", help="comma-separated: " + ", ".join(SIZES))
     parser.add_argument("--json", default=str(HERE / "results.json"))
+    parser.add_argument("--instances", help="comma-separated Dagster instances to backfill on: "
+                        "postgres, sqlite (default: both for 30d, postgres for larger sizes)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one size here
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one)))
+        print(json.dumps(measure(args.one, args.instances.split(","))))
         return 0
     results = []
     for size in args.sizes.split(","):
         generate(size)
-        done = subprocess.run([sys.executable, __file__, "--one", size], check=True,
-                              capture_output=True, text=True)
+        instances = args.instances or ("postgres,sqlite" if size == "30d" else "postgres")
+        done = subprocess.run([sys.executable, __file__, "--one", size, "--instances", instances],
+                              check=True, capture_output=True, text=True)
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     Path(args.json).write_text(json.dumps(results, indent=1))
     cols = ["size", "rows", "calls", "hours", "load_s", "backfill_s", "backfill_runs", "sql_s",
-            "hour_s", "hour_sql_s", "compute_s", "backfill_rss_mb", "compute_rss_mb"]
+            "backfill_s_sqlite", "hour_s", "hour_sql_s", "compute_s", "backfill_rss_mb",
+            "compute_rss_mb"]
     print(" | ".join(cols))
     for r in results:
         print(" | ".join(str(r.get(c, "")) for c in cols))
     for r in results:
-        print(f"{r['size']} steps (s): {r['steps_s']}")
+        for key in ("steps_s", "steps_s_sqlite"):
+            if key in r:
+                print(f"{r['size']} {key}: {r[key]}")
     print(f"(JSON: {args.json})")
     return 0
 
