@@ -15,10 +15,30 @@ from stat_pipeline.export import export_tables
 from stat_pipeline.instance import bulk_instance
 from stat_pipeline.partitions import KEY_FORMAT, hour_floor, hourly_partitions
 from stat_pipeline.resources import Warehouse, WazoConfig, dispose_engines, warehouse_engine
-from stat_pipeline.sources import file_source
+from stat_pipeline.sources import QueueLogSource, file_source
+from stat_pipeline.sql import query
 from stat_pipeline.warehouse.embedded import EmbeddedPostgres
 
 HOUR = dt.timedelta(hours=1)
+ALL_TIME = (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
+            dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc))
+
+
+def _q(name: str):
+    return query(__file__, "compute.sql", name)
+
+
+class StagedRows(QueueLogSource):
+    """A file source's rows as compute parsed them once (compute.sql ``keep_staged``), under
+    the file's own source name: the run's queue_log asset reads them back by hour range."""
+
+    name: str
+
+    def source_name(self) -> str:
+        return self.name
+
+    def stage(self, conn, start: dt.datetime, end: dt.datetime) -> None:
+        conn.execute(_q("stage_range"), {"start": start, "end": end})
 
 
 @dataclass
@@ -50,18 +70,21 @@ def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
     wazo_config.document()  # a bad config fails here, in one line, before any work
     engine = warehouse_engine(warehouse_url)
     with engine.begin() as conn:
-        bounds = source.time_bounds(conn)
+        source.stage(conn, *ALL_TIME)
+        conn.execute(_q("keep_staged"))
+        bounds = conn.execute(_q("bounds")).one()
+    staged = StagedRows(name=source.source_name(), until=source.until)
     result = ComputeResult()
     instance = instance or dg.DagsterInstance.ephemeral()
-    if bounds is not None:
-        first = hour_floor(bounds[0])
+    if bounds.first is not None:
+        first = hour_floor(bounds.first)
         # hours that start before --until; without it, up to the hour of the last row
         end = hour_floor(until - dt.timedelta(microseconds=1)) + HOUR if until \
-            else hour_floor(bounds[1]) + HOUR
+            else hour_floor(bounds.last) + HOUR
         if end > first:
             defs = build_definitions(
                 partitions=hourly_partitions(start=first.replace(hour=0), end=end),
-                source=source, warehouse=warehouse, wazo_config=wazo_config)
+                source=staged, warehouse=warehouse, wazo_config=wazo_config)
             dims = defs.resolve_job_def(DIMENSIONS_JOB).execute_in_process(instance=instance, run_config=QUIET)
             assert dims.success
             run = defs.resolve_job_def(HOURLY_JOB).execute_in_process(
@@ -71,6 +94,8 @@ def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
             assert run.success
             result.first_hour = first
             result.hours = int((end - first) / HOUR)
+    with engine.begin() as conn:
+        conn.execute(_q("drop_staged"))
     result.files = export_tables(engine, out_dir)
     with engine.connect() as conn:
         result.rejects = {row.disposition: row.n for row in conn.exec_driver_sql(
