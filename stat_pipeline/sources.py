@@ -15,13 +15,16 @@ import csv
 import datetime as dt
 import glob
 import gzip
+import hashlib
 import io
+import json
 import os
 import re
 import tempfile
 import zoneinfo
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Optional
+from typing import IO, TYPE_CHECKING, Optional, Union
 
 import dagster as dg
 from pydantic import Field, field_validator
@@ -30,11 +33,15 @@ from sqlalchemy.exc import OperationalError
 
 from stat_pipeline.sql import queries
 
+if TYPE_CHECKING:
+    from stat_pipeline.resources import Warehouse
+
 _COLUMNS = ("callid", "queuename", "agent", "event", "data1", "data2", "data3", "data4", "data5")
 _COPY_COLUMNS = "time_text, " + ", ".join(_COLUMNS)
 _TOUCHED_HOURS = (Path(__file__).with_name("touched_hours.sql")).read_text()
 _FLAT = queries(Path(__file__).with_name("flat_file.sql"))
 _CSV = queries(Path(__file__).with_name("csv_file.sql"))
+_TAIL = queries(Path(__file__).with_name("file_tail.sql"))
 
 _CREATE_INCOMING = f"""
 CREATE TEMP TABLE incoming_queue_log (
@@ -68,6 +75,23 @@ def _raw_copy(conn: Connection, sql: str, stream: IO[bytes]) -> None:
         cursor.close()
 
 
+_EVER = (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc))
+
+
+def _touched(dbapi_conn, table: str, after_id: int, limit: int, lookahead_hours: int
+             ) -> list[tuple[int, Optional[dt.datetime], bool]]:
+    """touched_hours.sql on ``table`` (psycopg2 placeholders: run on the driver's cursor)."""
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(_TOUCHED_HOURS.replace("{table}", table),
+                       {"cursor": after_id, "limit": limit, "lookahead": f"{lookahead_hours} hours"})
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return [(row_id, hour.replace(tzinfo=dt.timezone.utc) if hour else None, own)
+            for row_id, hour, own in rows]
+
+
 class QueueLogSource(dg.ConfigurableResource):
     """Base of the pluggable sources (see module doc)."""
 
@@ -92,6 +116,13 @@ class QueueLogSource(dg.ConfigurableResource):
         (id, None, True). Used by the new-rows sensor."""
         raise NotImplementedError(f"{type(self).__name__} cannot be watched for new rows")
 
+    def new_rows(self, after_id: int, position: Optional[str], limit: int, lookahead_hours: int,
+                 warehouse: "Warehouse") -> "NewRows":
+        """What the new-rows sensor reads: ``touched_hours`` of the rows after ``after_id``.
+        A file source resumes at ``position`` instead (opaque, from ``NewRows.resume_at``)
+        and uses ``warehouse`` as its scratch database."""
+        return NewRows(self.touched_hours(after_id, limit, lookahead_hours))
+
     def time_bounds(self, conn: Connection) -> Optional[tuple[dt.datetime, dt.datetime]]:
         """Earliest and latest event time of the source (after ``until``), None if empty."""
         self.stage(conn, dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
@@ -99,6 +130,25 @@ class QueueLogSource(dg.ConfigurableResource):
         row = conn.execute(text('SELECT min("time"), max("time") FROM incoming_queue_log')).one()
         conn.execute(text("DROP TABLE incoming_queue_log"))
         return None if row[0] is None else (row[0], row[1])
+
+
+@dataclass
+class NewRows:
+    """Rows read by the sensor: (row id, UTC hour, own) as ``touched_hours`` gives them, and,
+    for a file, where reading resumes (``resume_at``)."""
+
+    touched: list[tuple[int, Optional[dt.datetime], bool]]
+    tail: Optional["_Tail"] = None
+
+    def resume_at(self, row_id: int) -> Optional[str]:
+        """The position from which the next read sees the rows after ``row_id`` (None: the
+        source has no positions, its row ids are enough)."""
+        return self.tail.resume_at(row_id) if self.tail else None
+
+    @property
+    def note(self) -> Optional[str]:
+        """Something the sensor should warn about (a file lost between two reads)."""
+        return self.tail.note if self.tail else None
 
 
 _GOLDEN_HEADER = ["time", *_COLUMNS]
@@ -240,21 +290,15 @@ class PostgresQueueLogSource(QueueLogSource):
 
     def touched_hours(self, after_id: int, limit: int, lookahead_hours: int
                       ) -> list[tuple[int, Optional[dt.datetime], bool]]:
-        sql = _TOUCHED_HOURS.replace("{table}", self.table)
         engine = self._engine()
         try:
             with engine.connect() as src:
-                cursor = src.connection.dbapi_connection.cursor()
-                cursor.execute(sql, {"cursor": after_id, "limit": limit,
-                                     "lookahead": f"{lookahead_hours} hours"})
-                rows = cursor.fetchall()
-                cursor.close()
+                return _touched(src.connection.dbapi_connection, self.table, after_id, limit,
+                                lookahead_hours)
         except OperationalError as exc:
             raise SourceUnavailable(self.source_name(), exc) from exc
         finally:
             engine.dispose()
-        return [(row_id, hour.replace(tzinfo=dt.timezone.utc) if hour else None, own)
-                for row_id, hour, own in rows]
 
     def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
         spool = tempfile.SpooledTemporaryFile(max_size=64 << 20, mode="w+b")
@@ -290,8 +334,8 @@ class _CleanLines(io.RawIOBase):
     without NUL bytes or carriage returns (Asterisk leaves NULs in the file after a crash; PostgreSQL refuses
     them). Streamed: nothing is held in memory but one chunk."""
 
-    def __init__(self, paths: list[str]) -> None:
-        self._paths = list(paths)
+    def __init__(self, paths: list[Union[str, IO[bytes]]]) -> None:
+        self._paths = list(paths)  # file names, or streams already positioned
         self._current: Optional[IO[bytes]] = None
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._pending = b""
@@ -305,8 +349,8 @@ class _CleanLines(io.RawIOBase):
             if self._current is None:
                 if not self._paths:
                     return b""
-                path = self._paths.pop(0)
-                self._current = gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+                item = self._paths.pop(0)
+                self._current = _open_any(item) if isinstance(item, str) else item
                 if self._last != b"\n":  # a file cut mid-line must not glue onto the next
                     self._last = b"\n"
                     return b"\n"
@@ -336,6 +380,10 @@ class _CleanLines(io.RawIOBase):
         return n
 
 
+def _open_any(path: str) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+
+
 def rotated_files(pattern: str) -> list[str]:
     """The files of a queue_log and its rotations, oldest first: ``queue_log-20241101.gz``,
     ``queue_log-20241102``, ..., then the live ``queue_log``; or numbered rotations
@@ -357,11 +405,171 @@ def rotated_files(pattern: str) -> list[str]:
     return sorted(paths, key=age)
 
 
+_HEAD_BYTES = 4096  # a file is recognised by its first bytes, renamed or gzip'ed
+_CHUNK = 1 << 20
+
+
+def _after_lines(data: bytes, n: int) -> int:
+    """Offset just after the n-th newline of ``data`` (which holds at least n)."""
+    return len(data) - len(data.split(b"\n", n)[-1]) if n else 0
+
+
+def _count_lines(data: bytes) -> int:
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def _read_lines(fh: IO[bytes], max_lines: int, complete: bool) -> bytes:
+    """Up to ``max_lines`` lines from ``fh``. The live file's last line without a newline is
+    still being written: it waits for the next read. A rotated file is finished: its cut
+    last line is a line, as it is for ``stage``."""
+    parts, lines = [], 0
+    while True:
+        chunk = fh.read(_CHUNK)
+        if not chunk:
+            break
+        n = chunk.count(b"\n")
+        if lines + n >= max_lines:
+            parts.append(chunk[:_after_lines(chunk, max_lines - lines)])
+            return b"".join(parts)
+        parts.append(chunk)
+        lines += n
+    data = b"".join(parts)
+    return data if complete else data[:data.rfind(b"\n") + 1]
+
+
+def _skip_lines(fh: IO[bytes], offset: int, n: int, complete: bool) -> tuple[int, int]:
+    """Skip ``n`` lines from ``offset``: (offset after them, lines skipped)."""
+    lines, last = 0, b"\n"
+    while True:
+        chunk = fh.read(_CHUNK)
+        if not chunk:
+            break
+        c = chunk.count(b"\n")
+        if lines + c >= n:
+            offset += _after_lines(chunk, n - lines)
+            fh.seek(offset)
+            return offset, n
+        lines, offset, last = lines + c, offset + len(chunk), chunk
+    partial = len(last) - last.rfind(b"\n") - 1
+    if partial and complete:
+        lines += 1
+    elif partial:
+        offset -= partial
+        fh.seek(offset)
+    return offset, lines
+
+
+@dataclass
+class _Segment:
+    """Lines read from one file: ``data`` starts at byte ``start`` (of the decompressed
+    content for .gz) with the line numbered ``first_line``."""
+
+    path: str
+    inode: int
+    head: bytes  # the file's first bytes: recognises it once renamed or gzip'ed
+    start: int
+    first_line: int
+    data: bytes
+
+    def position(self, offset: int, line: int) -> dict:
+        head = self.head[:min(offset, _HEAD_BYTES)]
+        return {"inode": self.inode, "offset": offset, "line": line,
+                "head": hashlib.sha1(head).hexdigest(), "head_len": len(head)}
+
+
+@dataclass
+class _Tail:
+    """What one read of a (rotated) flat file found after a position."""
+
+    before: Optional[dict]
+    segments: list[_Segment] = field(default_factory=list)
+    note: Optional[str] = None
+
+    def resume_at(self, row_id: int) -> Optional[str]:
+        position = self.before
+        for seg in self.segments:
+            if row_id < seg.first_line:
+                break
+            consumed = row_id - seg.first_line + 1
+            if consumed < _count_lines(seg.data):
+                position = seg.position(seg.start + _after_lines(seg.data, consumed), row_id)
+                break
+            position = seg.position(seg.start + len(seg.data),
+                                    seg.first_line + _count_lines(seg.data) - 1)
+        return json.dumps(position) if position else None
+
+
+def _same_start(path: str, position: dict) -> bool:
+    with _open_any(path) as fh:
+        head = fh.read(position["head_len"])
+    return hashlib.sha1(head).hexdigest() == position["head"]
+
+
+def _locate(files: list[str], position: dict) -> Optional[int]:
+    """Index of the file the position is in: the same inode with the same first bytes and
+    at least that long (the live file, or renamed by logrotate); else a file with the same
+    first bytes: gzip'ed meanwhile (same content, new inode), or copied before the live file
+    was truncated (copytruncate). None if it is gone."""
+    def same(i: int, by_inode: bool) -> bool:
+        try:  # a file rotated away between the glob and here is simply not it
+            st = os.stat(files[i])
+            return ((not by_inode or (st.st_ino == position["inode"] and (
+                files[i].endswith(".gz") or st.st_size >= position["offset"])))
+                and _same_start(files[i], position))
+        except OSError:
+            return False
+
+    found = [i for i in range(len(files)) if same(i, True)]
+    if not found and position["head_len"]:
+        found = [i for i in reversed(range(len(files))) if same(i, False)]
+    return found[0] if found else None
+
+
+def _read_tail(pattern: str, position: Optional[dict], after_id: int, limit: int) -> _Tail:
+    """Up to ``limit`` complete lines after ``position`` (or, for a cursor without one, after
+    line ``after_id`` of the files): the rest of the file the position is in, then the files
+    rotated after it, then the live file (the newest of the glob) from its start."""
+    tail = _Tail(before=position)
+    try:
+        files = rotated_files(pattern)
+    except FileNotFoundError:
+        return tail
+    if position is None:
+        first, offset, line, skip = 0, 0, 0, after_id
+    else:
+        found = _locate(files, position)
+        if found is None:
+            tail.note = (f"the file read up to line {position['line']} is no longer among "
+                         f"{pattern}: reading the live file from its start")
+        first, offset = (found, position["offset"]) if found is not None else (len(files) - 1, 0)
+        line, skip = position["line"], 0
+    read = 0
+    for i in range(first, len(files)):
+        complete = i < len(files) - 1
+        with _open_any(files[i]) as fh:
+            inode = os.fstat(fh.fileno()).st_ino
+            head = fh.read(_HEAD_BYTES)
+            fh.seek(offset)
+            if skip:
+                offset, skipped = _skip_lines(fh, offset, skip, complete)
+                skip, line = skip - skipped, line + skipped
+            data = b"" if skip else _read_lines(fh, limit - read, complete)
+        if data:
+            tail.segments.append(_Segment(files[i], inode, head, offset, line + 1, data))
+            line, read = line + _count_lines(data), read + _count_lines(data)
+        offset = 0
+        if read >= limit:
+            break
+    return tail
+
+
 class FlatFileQueueLogSource(QueueLogSource):
     """Asterisk's queue_log flat file (``epoch|callid|queue|agent|event|data...``).
 
     ``path`` may be a glob (``/var/log/asterisk/queue_log*``) to read rotated files in order.
-    The row id is the line number across the files. Lines that cannot be read (too few
+    The row id is the line number across the files (deleting the oldest rotation renumbers
+    the lines read afterwards; the sensor, which goes by its position, is not affected).
+    The new-rows sensor tails it (``new_rows``); give a glob so that it can follow rotations. Lines that cannot be read (too few
     fields, no epoch) go to queue_log_rejects with their line number; empty lines are
     skipped."""
 
@@ -369,6 +577,32 @@ class FlatFileQueueLogSource(QueueLogSource):
 
     def source_name(self) -> str:
         return "file:" + os.path.basename(self.path)
+
+    def new_rows(self, after_id: int, position: Optional[str], limit: int, lookahead_hours: int,
+                 warehouse: "Warehouse") -> NewRows:
+        """Tails the file: only the complete lines written since ``position`` are read,
+        following rotations; their touched hours come from touched_hours.sql run in a scratch
+        transaction of the warehouse (rolled back), as for a database source."""
+        tail = _read_tail(self.path, json.loads(position) if position else None, after_id, limit)
+        if not tail.segments:
+            return NewRows([], tail)
+        first = tail.segments[0].first_line
+        with warehouse.engine().connect() as conn:
+            with conn.begin() as scratch:
+                conn.execute(_FLAT["create_raw"])
+                conn.execute(_TAIL["first_id"], {"first": first})
+                _raw_copy(conn, str(_FLAT["copy_raw"]),
+                          _CleanLines([io.BytesIO(seg.data) for seg in tail.segments]))
+                conn.execute(text(_CREATE_INCOMING))
+                # every line, after ``until`` too: a row the sensor skipped would be read again
+                # on every tick (requesting the hour of a row stage ignores is harmless)
+                conn.execute(_FLAT["parse"], {"start": _EVER[0], "end": _EVER[1], "until": None})
+                conn.execute(_TAIL["tail_rows"], {"source": self.source_name()})
+                rows = _touched(conn.connection.dbapi_connection, "tail_rows", first - 1,
+                                sum(_count_lines(seg.data) for seg in tail.segments),
+                                lookahead_hours)
+                scratch.rollback()
+        return NewRows(rows, tail)
 
     def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
         conn.execute(_FLAT["create_raw"])
@@ -381,7 +615,7 @@ class FlatFileQueueLogSource(QueueLogSource):
 def detect_format(path: str) -> str:
     """'csv' (golden layout, with its header) or 'asterisk' (flat file), from the first line."""
     first = rotated_files(path)[0]
-    with (gzip.open(first, "rb") if first.endswith(".gz") else open(first, "rb")) as fh:
+    with _open_any(first) as fh:
         line = fh.readline(4096).replace(b"\x00", b"").decode("utf-8", "replace").strip()
     if re.match(r'^\W*(id|time)\W', line) and "event" in line:
         return "csv"
