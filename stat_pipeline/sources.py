@@ -25,7 +25,7 @@ import tempfile
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Optional, Union
+from typing import IO, TYPE_CHECKING, Iterator, Optional, Union
 
 import dagster as dg
 from pydantic import Field, field_validator
@@ -427,45 +427,40 @@ def _count_lines(data: bytes) -> int:
     return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 
+def _line_chunks(fh: IO[bytes], max_lines: int) -> Iterator[bytes]:
+    """The bytes of ``fh`` up to its ``max_lines``-th newline (or its end), chunk by chunk."""
+    lines = 0
+    while chunk := fh.read(_CHUNK):
+        n = chunk.count(b"\n")
+        if lines + n >= max_lines:
+            yield chunk[:_after_lines(chunk, max_lines - lines)]
+            return
+        lines += n
+        yield chunk
+
+
 def _read_lines(fh: IO[bytes], max_lines: int, complete: bool) -> bytes:
     """Up to ``max_lines`` lines from ``fh``. The live file's last line without a newline is
     still being written: it waits for the next read. A rotated file is finished: its cut
     last line is a line, as it is for ``stage``."""
-    parts, lines = [], 0
-    while True:
-        chunk = fh.read(_CHUNK)
-        if not chunk:
-            break
-        n = chunk.count(b"\n")
-        if lines + n >= max_lines:
-            parts.append(chunk[:_after_lines(chunk, max_lines - lines)])
-            return b"".join(parts)
-        parts.append(chunk)
-        lines += n
-    data = b"".join(parts)
+    data = b"".join(_line_chunks(fh, max_lines))
     return data if complete else data[:data.rfind(b"\n") + 1]
 
 
 def _skip_lines(fh: IO[bytes], offset: int, n: int, complete: bool) -> tuple[int, int]:
-    """Skip ``n`` lines from ``offset``: (offset after them, lines skipped)."""
-    lines, last = 0, b"\n"
-    while True:
-        chunk = fh.read(_CHUNK)
-        if not chunk:
-            break
-        c = chunk.count(b"\n")
-        if lines + c >= n:
-            offset += _after_lines(chunk, n - lines)
-            fh.seek(offset)
-            return offset, n
-        lines, offset, last = lines + c, offset + len(chunk), chunk
-    partial = len(last) - last.rfind(b"\n") - 1
+    """Skip ``n`` lines from ``offset`` (the same lines ``_read_lines`` would read):
+    (offset after them, lines skipped)."""
+    size = lines = partial = 0
+    for chunk in _line_chunks(fh, n):
+        size, lines = size + len(chunk), lines + chunk.count(b"\n")
+        cut = chunk.rfind(b"\n")
+        partial = len(chunk) - cut - 1 if cut >= 0 else partial + len(chunk)
     if partial and complete:
         lines += 1
     elif partial:
-        offset -= partial
-        fh.seek(offset)
-    return offset, lines
+        size -= partial
+    fh.seek(offset + size)
+    return offset + size, lines
 
 
 @dataclass

@@ -6,16 +6,14 @@ import gzip
 import json
 import os
 
-import dagster as dg
 import pytest
 
-from stat_pipeline.definitions import HOURLY_JOB, QUIET, build_definitions
+from stat_pipeline.definitions import build_definitions
 from stat_pipeline.partitions import hourly_partitions
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sources import FlatFileQueueLogSource
 from stat_pipeline_tests.harness import DAY, CallCentre, at
-
-T0 = int(DAY.timestamp())
+from stat_pipeline_tests.test_automation import execute, tick
 
 
 def line(hhmmss: str, *fields: str) -> str:
@@ -33,7 +31,8 @@ CALL_10_11 = [line("10:58:00", "c2", "q1", "NONE", "ENTERQUEUE", "", "0602", "1"
 
 
 class FileCentre(CallCentre):
-    """CallCentre whose source is the flat file(s) ``queue_log*`` in ``folder``."""
+    """CallCentre whose source is the flat file(s) ``queue_log*`` in ``folder`` (ticked and
+    executed by test_automation's helpers)."""
 
     def __init__(self, warehouse_url: str, folder, partitions_end: dt.datetime = DAY + dt.timedelta(days=2)):
         super().__init__(warehouse_url)
@@ -47,21 +46,6 @@ class FileCentre(CallCentre):
     def write(self, *lines: str, path=None) -> None:
         with open(path or self.live, "a") as fh:
             fh.write("".join(lines))
-
-    def tick(self, cursor):
-        sensor = self.defs.resolve_sensor_def("queue_log_new_rows")
-        with dg.build_sensor_context(cursor=cursor, instance=self.instance, resources={
-                "source": self.source, "warehouse": Warehouse(url=self.url)}) as context:
-            return sensor(context)
-
-    def execute(self, result) -> list[tuple[str, str]]:
-        ranges = []
-        for request in result.run_requests:
-            ranges.append((request.tags["dagster/asset_partition_range_start"],
-                           request.tags["dagster/asset_partition_range_end"]))
-            assert self.defs.resolve_job_def(HOURLY_JOB).execute_in_process(
-                instance=self.instance, run_config=QUIET, tags=request.tags).success
-        return ranges
 
     def source_ids(self) -> list[int]:
         return [r[0] for r in self.query("SELECT source_id FROM queue_log ORDER BY source_id")]
@@ -80,38 +64,38 @@ def position(result) -> dict:
 
 def test_growing_file_only_new_hours_are_requested(centre):
     centre.write(*CALL_09)
-    first = centre.tick(None)
-    assert centre.execute(first) == [("2024-03-01-09:00", "2024-03-01-09:00")]
+    first = tick(centre, None)
+    assert execute(centre, first) == [("2024-03-01-09:00", "2024-03-01-09:00")]
     assert json.loads(first.cursor)["row_id"] == 3
     assert position(first)["offset"] == os.path.getsize(centre.live)
     assert position(first)["inode"] == os.stat(centre.live).st_ino
     assert [(c[0], c[3], c[5], c[6]) for c in centre.calls()] == [("c1", "answered", 20, 300)]
 
     centre.write(*CALL_10_11)
-    second = centre.tick(first.cursor)
+    second = tick(centre, first.cursor)
     # only the new lines: 09:00 is not asked again; 10:00 is, by the 11:05 outcome
-    assert centre.execute(second) == [("2024-03-01-10:00", "2024-03-01-11:00")]
+    assert execute(centre, second) == [("2024-03-01-10:00", "2024-03-01-11:00")]
     assert json.loads(second.cursor)["row_id"] == 6
     assert position(second)["offset"] == os.path.getsize(centre.live)
     assert [(c[0], c[3], c[4], c[5], c[6]) for c in centre.calls()] == [
         ("c1", "answered", at("09:10:00"), 20, 300), ("c2", "answered", at("10:58:00"), 180, 240)]
     assert centre.source_ids() == [1, 2, 3, 4, 5, 6]      # stage numbers lines the same way
 
-    third = centre.tick(second.cursor)                    # nothing new: nothing requested
+    third = tick(centre, second.cursor)                    # nothing new: nothing requested
     assert not third.run_requests and third.cursor == second.cursor
 
 
 def test_half_written_last_line_waits_for_its_end(centre):
     centre.write(*CALL_09)
-    first = centre.tick(None)
-    centre.execute(first)
+    first = tick(centre, None)
+    execute(centre, first)
     full = line("12:00:00", "f1", "q1", "NONE", "FULL", "")
     centre.write(full[:20])                               # Asterisk is writing it
-    second = centre.tick(first.cursor)
+    second = tick(centre, first.cursor)
     assert not second.run_requests and second.cursor == first.cursor
     centre.write(full[20:])
-    third = centre.tick(second.cursor)
-    assert centre.execute(third) == [("2024-03-01-12:00", "2024-03-01-12:00")]
+    third = tick(centre, second.cursor)
+    assert execute(centre, third) == [("2024-03-01-12:00", "2024-03-01-12:00")]
     assert json.loads(third.cursor)["row_id"] == 4
     # read whole, not as a cut line: the FULL is counted and nothing was rejected
     assert [(p[0], p[1], p[5]) for p in centre.periodic()] == [
@@ -131,14 +115,14 @@ def _rotate(centre, gzip_it: bool) -> None:
 @pytest.mark.parametrize("gzip_it", [False, True], ids=["renamed", "renamed_and_gzipped"])
 def test_rotation_between_ticks(centre, gzip_it):
     centre.write(*CALL_09)
-    first = centre.tick(None)
-    centre.execute(first)
+    first = tick(centre, None)
+    execute(centre, first)
     # written after the tick, before the rotation: only in the rotated file
     centre.write(CALL_10_11[0], line("10:59:00", "a1", "q2", "NONE", "FULL", ""))
     _rotate(centre, gzip_it)
     centre.write(*CALL_10_11[1:], line("13:30:00", "a2", "q2", "NONE", "CLOSED", ""))
-    second = centre.tick(first.cursor)
-    assert centre.execute(second) == [("2024-03-01-10:00", "2024-03-01-13:00")]
+    second = tick(centre, first.cursor)
+    assert execute(centre, second) == [("2024-03-01-10:00", "2024-03-01-13:00")]
     assert json.loads(second.cursor)["row_id"] == 8
     assert position(second) | {"head": None} == {
         "inode": os.stat(centre.live).st_ino, "offset": os.path.getsize(centre.live),
@@ -153,8 +137,8 @@ def test_rotation_between_ticks(centre, gzip_it):
     assert centre.source_ids() == list(range(1, 9))       # the ids stage gives across the glob
 
     centre.write(line("14:10:00", "a3", "q2", "NONE", "FULL", ""))
-    third = centre.tick(second.cursor)                    # and on in the new live file
-    assert centre.execute(third) == [("2024-03-01-14:00", "2024-03-01-14:00")]
+    third = tick(centre, second.cursor)                    # and on in the new live file
+    assert execute(centre, third) == [("2024-03-01-14:00", "2024-03-01-14:00")]
     assert json.loads(third.cursor)["row_id"] == 9
 
 
@@ -186,8 +170,8 @@ def test_small_batches_read_every_line_once_across_rotated_and_gzipped_files(cen
 
 def test_a_cursor_without_position_resumes_after_its_row_id(centre):
     centre.write(*CALL_09, *CALL_10_11)
-    result = centre.tick(json.dumps({"row_id": 3, "closed_through": "2024-03-02-23:00"}))
-    assert centre.execute(result) == [("2024-03-01-10:00", "2024-03-01-11:00")]
+    result = tick(centre, json.dumps({"row_id": 3, "closed_through": "2024-03-02-23:00"}))
+    assert execute(centre, result) == [("2024-03-01-10:00", "2024-03-01-11:00")]
     assert position(result)["line"] == 6 and json.loads(result.cursor)["row_id"] == 6
 
 
@@ -197,13 +181,13 @@ def test_rows_of_the_hour_in_progress_hold_the_position(warehouse_url, tmp_path)
     centre = FileCentre(warehouse_url, tmp_path, partitions_end=now + dt.timedelta(days=1))
     first_line = f"{int(closed.timestamp())}|a1|q1|NONE|FULL|\n"
     centre.write(first_line, f"{int(now.timestamp())}|a2|q1|NONE|FULL|\n")
-    result = centre.tick(None)
+    result = tick(centre, None)
     hour = closed.replace(minute=0).strftime("%Y-%m-%d-%H:%M")
-    assert centre.execute(result) == [(hour, hour)]
+    assert execute(centre, result) == [(hour, hour)]
     # the row of the open hour will be read again, once its hour has closed
     assert json.loads(result.cursor)["row_id"] == 1
     assert position(result)["offset"] == len(first_line) and position(result)["line"] == 1
-    again = centre.tick(result.cursor)
+    again = tick(centre, result.cursor)
     assert not again.run_requests and position(again) == position(result)
     centre.close()
 
