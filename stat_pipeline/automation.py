@@ -127,7 +127,7 @@ def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
         description="Requests the hours touched by new source rows (also late rows for old "
                     "hours, and the start hours of the calls they complete). Watches a "
                     "database table or an Asterisk flat file (tailed, rotations followed); "
-                    "a CSV export cannot be watched and is skipped.",
+                    "a CSV export or a MySQL dump cannot be watched (skipped).",
     )
     def queue_log_new_rows(context: dg.SensorEvaluationContext, source: QueueLogSource,
                            warehouse: Warehouse):
