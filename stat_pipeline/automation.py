@@ -1,7 +1,10 @@
 """Keeping every hour right without anyone clicking: a sensor on new source rows and an
 hourly schedule as a safety net.
 
-The sensor's cursor is the source row id (rows can arrive out of time order; ids only grow).
+The sensor's cursor is the source row id (rows can arrive out of time order; ids only grow);
+for a flat file, the line number plus where it stopped in the file (``position``: inode, byte
+offset, first bytes), so that each tick reads only the complete lines written since, and
+follows the file through rotations (renamed, gzip'ed, copy-truncated).
 For new rows it requests the hours they touch: their own and the hours the calls they decide
 started in (a COMPLETECALLER at 14:10 for a call that entered at 13:55 re-opens 13:00).
 
@@ -24,6 +27,7 @@ from typing import Optional
 import dagster as dg
 
 from stat_pipeline.partitions import KEY_FORMAT, hour_floor
+from stat_pipeline.resources import Warehouse
 from stat_pipeline.sources import QueueLogSource
 
 HOUR = dt.timedelta(hours=1)
@@ -91,19 +95,24 @@ def plan_new_rows(touched: list[tuple[int, Optional[dt.datetime], bool]], cursor
     return sorted(hours), max(new_cursor, cursor), max(last_closed, closed_through or last_closed), counts
 
 
-def _read_cursor(raw: Optional[str]) -> tuple[int, Optional[dt.datetime]]:
+def _read_cursor(raw: Optional[str]) -> tuple[int, Optional[dt.datetime], Optional[str]]:
+    """(row id, last closed hour requested, source position). Cursors of earlier versions
+    have no position: a file is then read after line ``row id``."""
     if not raw:
-        return 0, None
+        return 0, None, None
     if raw.isdigit():  # cursors of earlier versions: the row id alone
-        return int(raw), None
+        return int(raw), None, None
     state = json.loads(raw)
     closed = state.get("closed_through")
     return int(state["row_id"]), (dt.datetime.strptime(closed, KEY_FORMAT).replace(
-        tzinfo=dt.timezone.utc) if closed else None)
+        tzinfo=dt.timezone.utc) if closed else None), state.get("position")
 
 
-def _write_cursor(row_id: int, closed_through: dt.datetime) -> str:
-    return json.dumps({"row_id": row_id, "closed_through": closed_through.strftime(KEY_FORMAT)})
+def _write_cursor(row_id: int, closed_through: dt.datetime, position: Optional[str] = None) -> str:
+    state = {"row_id": row_id, "closed_through": closed_through.strftime(KEY_FORMAT)}
+    if position is not None:
+        state["position"] = position
+    return json.dumps(state)
 
 
 def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
@@ -116,20 +125,27 @@ def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
         minimum_interval_seconds=int(os.environ.get("STAT_SENSOR_INTERVAL_SECONDS", "30")),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Requests the hours touched by new source rows (also late rows for old "
-                    "hours, and the start hours of the calls they complete).",
+                    "hours, and the start hours of the calls they complete). Watches a "
+                    "database table or an Asterisk flat file (tailed, rotations followed); "
+                    "a CSV export or a MySQL dump cannot be watched (skipped).",
     )
-    def queue_log_new_rows(context: dg.SensorEvaluationContext, source: QueueLogSource):
-        cursor, closed_through = _read_cursor(context.cursor)
+    def queue_log_new_rows(context: dg.SensorEvaluationContext, source: QueueLogSource,
+                           warehouse: Warehouse):
+        cursor, closed_through, position = _read_cursor(context.cursor)
         try:
-            touched = source.touched_hours(cursor, BATCH_ROWS, LOOKAHEAD_HOURS)
-        except NotImplementedError as exc:  # files have no row ids to watch (yet)
+            # the warehouse is a file source's scratch database, where its lines are parsed
+            new = source.new_rows(cursor, position, BATCH_ROWS, LOOKAHEAD_HOURS, warehouse)
+        except NotImplementedError as exc:  # a CSV export or a dump: no new rows to wait for
             return dg.SkipReason(f"{exc}; turn on the schedule hourly_safety_net instead")
+        if new.note:
+            context.log.warning(new.note)
+        touched = new.touched
         hours, new_cursor, new_closed, counts = plan_new_rows(
             touched, cursor, closed_through, dt.datetime.now(dt.timezone.utc), first_partition,
             partitions_end)
         max_id = max((row_id for row_id, _, _ in touched), default=cursor)
         requests = requests_for(hours, max_id, dt.timedelta(hours=LOOKAHEAD_HOURS))
-        state = _write_cursor(new_cursor, new_closed)
+        state = _write_cursor(new_cursor, new_closed, new.resume_at(new_cursor))
         if not requests:
             return dg.SensorResult(skip_reason=dg.SkipReason(
                 f"no complete hour to request (rows up to id {max_id})"), cursor=state)

@@ -54,17 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stat-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("compute", help="statistics of a queue_log CSV file into CSV files")
-    p.add_argument("queue_log", help="queue_log CSV (time,callid,queuename,agent,event,data1..data5) "
-                                     "or Asterisk queue_log file, .gz allowed")
+    p.add_argument("queue_log", help="queue_log CSV (time,callid,queuename,agent,event,data1..data5), "
+                                     "Asterisk queue_log file or MySQL dump, .gz allowed")
     p.add_argument("--config", help="confd.json with queues, agents, contexts")
     p.add_argument("--until", help="ISO instant with offset: only rows with time <= until exist")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--format", choices=("auto", "csv", "asterisk"), default="auto",
+    p.add_argument("--format", choices=("auto", "csv", "asterisk", "mysql"), default="auto",
                    help="csv: golden layout with header; asterisk: the flat file "
                         "epoch|callid|queue|agent|event|data... (a glob reads rotated files "
-                        "in order); auto (default): from the first line")
+                        "in order); mysql: a mysqldump of a realtime queue_log table (INSERT "
+                        "statements); auto (default): from the first lines")
     p.add_argument("--timezone", default="UTC",
-                   help="IANA zone of CSV times written without an offset, e.g. Europe/Paris "
+                   help="IANA zone of CSV and dump times written without an offset, e.g. Europe/Paris "
                         "(default UTC); DST changes are handled")
     p.add_argument("--keep-unknown-agents", action="store_true",
                    help="keep the calls and times of agents the config does not know "

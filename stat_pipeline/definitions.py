@@ -3,7 +3,10 @@
 Configuration comes from the environment (never from files in the repo):
   STAT_WAREHOUSE_URL     our PostgreSQL (SQLAlchemy URL) — the demo command sets it
   STAT_SOURCE_URL        Wazo's asterisk database, read-only account (a secret: EnvVar)
-  STAT_SOURCE_CSV        or a queue_log CSV in the golden layout instead of a database
+  STAT_SOURCE_FILE       or a queue_log file instead of a database: Asterisk's flat file (a
+                         glob follows rotations), a CSV export or a MySQL dump
+  STAT_SOURCE_FORMAT     its format if not recognised from its first lines: asterisk|csv|mysql
+  STAT_SOURCE_CSV        (older name) a queue_log CSV file
   STAT_SOURCE_TIMEZONE   IANA zone of a naive/text time column at the source (default UTC)
   STAT_CONFD_JSON        optional confd.json (queues, agents, contexts)
   STAT_KEEP_UNKNOWN_AGENTS  "1": keep statistics of agents unknown to the config
@@ -25,7 +28,8 @@ from stat_pipeline.assets.queue_log import queue_log_assets
 from stat_pipeline.assets.queue_stats import queue_stats_assets
 from stat_pipeline.partitions import hourly_partitions
 from stat_pipeline.resources import Warehouse, WazoConfig
-from stat_pipeline.sources import CsvQueueLogSource, PostgresQueueLogSource, QueueLogSource
+from stat_pipeline.sources import (CsvQueueLogSource, PostgresQueueLogSource, QueueLogSource,
+                                   file_source)
 
 # BackfillPolicy.single_run() is "beta" in 1.13; it is what makes a range one run, and we
 # pin Dagster, so the warning would only repeat itself in every run's log.
@@ -39,6 +43,9 @@ DIMENSIONS_JOB = "sync_dimensions"
 
 def source_from_env() -> QueueLogSource:
     timezone = os.environ.get("STAT_SOURCE_TIMEZONE", "UTC")
+    if not os.environ.get("STAT_SOURCE_URL") and os.environ.get("STAT_SOURCE_FILE"):
+        return file_source(os.environ["STAT_SOURCE_FILE"],
+                           os.environ.get("STAT_SOURCE_FORMAT", "auto"), timezone=timezone)
     if not os.environ.get("STAT_SOURCE_URL") and os.environ.get("STAT_SOURCE_CSV"):
         return CsvQueueLogSource(path=os.environ["STAT_SOURCE_CSV"], timezone=timezone)
     table = os.environ.get("STAT_SOURCE_TABLE", "queue_log")

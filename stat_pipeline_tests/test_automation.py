@@ -8,6 +8,7 @@ import pytest
 
 from stat_pipeline.automation import hour_ranges, plan_new_rows, requests_for
 from stat_pipeline.definitions import HOURLY_JOB, QUIET
+from stat_pipeline.resources import Warehouse
 from stat_pipeline_tests.harness import DAY, CallCentre, at
 
 UTC = dt.timezone.utc
@@ -23,8 +24,9 @@ def centre(warehouse_url):
 
 def tick(centre: CallCentre, cursor):
     sensor = centre.defs.resolve_sensor_def("queue_log_new_rows")
-    with dg.build_sensor_context(cursor=cursor, resources={"source": centre.source},
-                                 instance=centre.instance) as context:
+    with dg.build_sensor_context(cursor=cursor, resources={
+            "source": centre.source, "warehouse": Warehouse(url=centre.url)},
+            instance=centre.instance) as context:
         return sensor(context)
 
 
@@ -133,7 +135,9 @@ def test_a_file_source_is_skipped_with_a_reason(tmp_path):
     path.write_text("time,callid,queuename,agent,event,data1,data2,data3,data4,data5\n")
     defs = build_definitions(source=CsvQueueLogSource(path=str(path)))
     sensor = defs.resolve_sensor_def("queue_log_new_rows")
-    with dg.build_sensor_context(resources={"source": CsvQueueLogSource(path=str(path))}) as ctx:
+    unused = Warehouse(url="postgresql+psycopg2://nobody@nowhere/none")  # never connected
+    with dg.build_sensor_context(resources={"source": CsvQueueLogSource(path=str(path)),
+                                            "warehouse": unused}) as ctx:
         result = sensor(ctx)
     assert isinstance(result, dg.SkipReason) and "hourly_safety_net" in result.skip_message
 
