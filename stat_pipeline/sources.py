@@ -125,13 +125,6 @@ class QueueLogSource(dg.ConfigurableResource):
         and uses ``warehouse`` as its scratch database."""
         return NewRows(self.touched_hours(after_id, limit, lookahead_hours))
 
-    def time_bounds(self, conn: Connection) -> Optional[tuple[dt.datetime, dt.datetime]]:
-        """Earliest and latest event time of the source (after ``until``), None if empty."""
-        self.stage(conn, dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
-                   dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc))
-        row = conn.execute(text('SELECT min("time"), max("time") FROM incoming_queue_log')).one()
-        conn.execute(text("DROP TABLE incoming_queue_log"))
-        return None if row[0] is None else (row[0], row[1])
 
 
 @dataclass

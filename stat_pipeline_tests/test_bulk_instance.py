@@ -1,0 +1,56 @@
+"""The bulk Dagster instance of `stat-pipeline compute` (instance.py): PostgreSQL storage,
+batched events, one planned event per asset. It must change the bookkeeping, not the
+results, and still record every hour as materialized."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import dagster as dg
+
+from stat_pipeline.compute import compute_into
+from stat_pipeline.definitions import HOURLY_JOB
+from stat_pipeline.instance import BULK_SWITCHES, bulk_instance
+from stat_pipeline.resources import dispose_engines
+
+SAMPLE = Path(__file__).resolve().parents[1] / "stat_pipeline" / "sample"
+ASSETS = ["queue_log", "classified_calls", "stat_call_on_queue", "stat_queue_periodic",
+          "stat_agent_periodic"]
+
+
+def test_bulk_instance_same_results_every_hour_recorded(pg_server, warehouse_url, tmp_path):
+    # the reference: the same file through the default in-memory instance
+    compute_into(warehouse_url, SAMPLE / "queue_log.csv.gz", tmp_path / "plain",
+                 SAMPLE / "confd.json")
+    dispose_engines()
+
+    names = [f"test_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    for name in names:
+        pg_server.create_database(name)
+    warehouse, storage = (pg_server.url(n) for n in names)
+    try:
+        with bulk_instance(storage, tmp_path / "home") as instance:
+            assert all(os.environ.get(k) == v for k, v in BULK_SWITCHES.items())
+            result = compute_into(warehouse, SAMPLE / "queue_log.csv.gz", tmp_path / "bulk",
+                                  SAMPLE / "confd.json", instance=instance)
+            assert result.hours > 24
+            [run] = [r for r in instance.get_runs() if r.job_name == HOURLY_JOB]
+            planned = instance.get_records_for_run(
+                run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED).records
+            # one planned event per asset, naming the whole range (not one per hour)
+            assert sorted(r.asset_key.path[-1] for r in planned) == sorted(ASSETS)
+            for asset in ASSETS:
+                materialized = instance.get_materialized_partitions(dg.AssetKey(asset))
+                assert len(materialized) == result.hours, asset
+            assert type(instance.event_log_storage).__module__.startswith("dagster_postgres")
+        assert all(os.environ.get(k) != v for k, v in BULK_SWITCHES.items())
+    finally:
+        dispose_engines()
+        for name in names:
+            pg_server.drop_database(name)
+
+    for filename in ("calls.csv", "queue_periodic.csv", "agent_periodic.csv"):
+        plain = (tmp_path / "plain" / filename).read_text().splitlines()
+        bulk = (tmp_path / "bulk" / filename).read_text().splitlines()
+        assert len(plain) > 1 and sorted(plain) == sorted(bulk), filename
