@@ -60,7 +60,7 @@ def measure(size: str, instances: list[str]) -> dict:
     from sqlalchemy import create_engine, event, text
 
     from stat_pipeline.definitions import HOURLY_JOB, QUIET, build_definitions
-    from stat_pipeline.instance import bulk_instance
+    from stat_pipeline.instance import bulk_instance, run_job
     from stat_pipeline.partitions import KEY_FORMAT, hour_floor, hourly_partitions
     from stat_pipeline.resources import Warehouse, WazoConfig, warehouse_engine
     from stat_pipeline.sources import PostgresQueueLogSource
@@ -128,8 +128,9 @@ def measure(size: str, instances: list[str]) -> dict:
                         instance = stack.enter_context(
                             bulk_instance(pg.url("dagster"), tmp / "bulk_home"))
                     started = time.perf_counter()
-                    result = job.execute_in_process(instance=instance, run_config=QUIET,
-                                                    tags=range_tags)
+                    # as compute runs it: events streamed to the instance, not kept
+                    result = run_job(job, instance, QUIET, range_tags)
+                    assert result.is_success, result.status
                     suffix = "" if kind == "postgres" else "_" + kind
                     figures["backfill_s" + suffix] = round(time.perf_counter() - started, 2)
                     figures["backfill_runs" + suffix] = len(instance.get_runs())
@@ -154,13 +155,23 @@ def measure(size: str, instances: list[str]) -> dict:
 
     out = tmp_out = Path(tempfile.mkdtemp(prefix="stat-bench-out-"))
     started = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).parent / "stat-pipeline"), "compute",
-                    str(data / "queue_log.csv"), "--config", str(data / "confd.json"),
-                    "--out", str(out)], check=True, capture_output=True)
+    # the command's own peak RSS (RUSAGE_SELF in its process: not its PostgreSQL's)
+    done = subprocess.run([sys.executable, "-c", COMPUTE_WITH_RSS, "compute",
+                           str(data / "queue_log.csv"), "--config", str(data / "confd.json"),
+                           "--out", str(out)], check=True, capture_output=True, text=True)
     figures["compute_s"] = round(time.perf_counter() - started, 2)
-    figures["compute_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    figures["compute_rss_mb"] = round(int(done.stderr.split("PEAK_RSS_KB=")[-1].split()[0]) / 1024)
     subprocess.run(["rm", "-rf", str(tmp_out)])
     return figures
+
+
+COMPUTE_WITH_RSS = """
+import resource, sys
+from stat_pipeline.cli import main
+code = main(sys.argv[1:])
+print("PEAK_RSS_KB=%d" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
 
 
 def main() -> int:

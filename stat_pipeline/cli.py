@@ -24,6 +24,7 @@ def _quiet_dagster() -> None:
 
 def _compute(args: argparse.Namespace) -> int:
     from stat_pipeline.compute import compute, parse_instant
+    from stat_pipeline.instance import RunFailed
     from stat_pipeline.resources import ConfigError
 
     try:
@@ -37,6 +38,9 @@ def _compute(args: argparse.Namespace) -> int:
             exc = exc.errors()[0]["msg"].removeprefix("Value error, ")
         print(f"stat-pipeline: {exc}", file=sys.stderr)
         return 2
+    except RunFailed as exc:  # the run's own log (and the warehouse) were in the temp dir
+        print(f"stat-pipeline: {exc}", file=sys.stderr)
+        return 1
     files = ", ".join(f"{name} ({n} rows)" for name, n in result.files.items())
     print(f"{result.hours} hours computed from {result.first_hour or '-'}; wrote {files} to {args.out}")
     if result.rejects:

@@ -12,7 +12,7 @@ import dagster as dg
 
 from stat_pipeline.definitions import DIMENSIONS_JOB, HOURLY_JOB, QUIET, build_definitions
 from stat_pipeline.export import export_tables
-from stat_pipeline.instance import bulk_instance
+from stat_pipeline.instance import bulk_instance, raise_for_failure, run_job
 from stat_pipeline.partitions import KEY_FORMAT, hour_floor, hourly_partitions
 from stat_pipeline.resources import Warehouse, WazoConfig, dispose_engines, warehouse_engine
 from stat_pipeline.sources import QueueLogSource, file_source
@@ -87,11 +87,10 @@ def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
                 source=staged, warehouse=warehouse, wazo_config=wazo_config)
             dims = defs.resolve_job_def(DIMENSIONS_JOB).execute_in_process(instance=instance, run_config=QUIET)
             assert dims.success
-            run = defs.resolve_job_def(HOURLY_JOB).execute_in_process(
-                instance=instance, run_config=QUIET,
-                tags={"dagster/asset_partition_range_start": first.strftime(KEY_FORMAT),
-                      "dagster/asset_partition_range_end": (end - HOUR).strftime(KEY_FORMAT)})
-            assert run.success
+            run = run_job(defs.resolve_job_def(HOURLY_JOB), instance, QUIET, {
+                "dagster/asset_partition_range_start": first.strftime(KEY_FORMAT),
+                "dagster/asset_partition_range_end": (end - HOUR).strftime(KEY_FORMAT)})
+            raise_for_failure(run, instance)
             result.first_hour = first
             result.hours = int((end - first) / HOUR)
     with engine.begin() as conn:

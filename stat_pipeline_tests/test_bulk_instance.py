@@ -8,10 +8,11 @@ import uuid
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from stat_pipeline.compute import compute_into
 from stat_pipeline.definitions import HOURLY_JOB
-from stat_pipeline.instance import BULK_SWITCHES, bulk_instance
+from stat_pipeline.instance import BULK_SWITCHES, RunFailed, bulk_instance, raise_for_failure, run_job
 from stat_pipeline.resources import dispose_engines
 
 SAMPLE = Path(__file__).resolve().parents[1] / "stat_pipeline" / "sample"
@@ -54,3 +55,26 @@ def test_bulk_instance_same_results_every_hour_recorded(pg_server, warehouse_url
         plain = (tmp_path / "plain" / filename).read_text().splitlines()
         bulk = (tmp_path / "bulk" / filename).read_text().splitlines()
         assert len(plain) > 1 and sorted(plain) == sorted(bulk), filename
+
+
+def test_run_job_reports_the_failing_step():
+    @dg.asset
+    def fine() -> None:
+        return None
+
+    @dg.asset(deps=[fine])
+    def broken() -> None:
+        raise ValueError("the source row 42 is not a call")
+
+    job = dg.Definitions(assets=[fine, broken],
+                         jobs=[dg.define_asset_job("both")]).resolve_job_def("both")
+    with dg.DagsterInstance.ephemeral() as instance:
+        run = run_job(job, instance, {}, {"purpose": "test"})
+        assert not run.is_success and run.tags["purpose"] == "test"
+        materialized = {e.dagster_event.asset_key.path[-1] for e in instance.all_logs(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)}
+        assert materialized == {"fine"}
+        with pytest.raises(RunFailed, match="step broken: .*the source row 42 is not a call"):
+            raise_for_failure(run, instance)
+        raise_for_failure(run_job(dg.Definitions(assets=[fine], jobs=[dg.define_asset_job(
+            "one")]).resolve_job_def("one"), instance, {}, {}), instance)  # success: no error
