@@ -40,8 +40,9 @@ def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         params = {"source": source_name, "start": start, "end": end}
         with warehouse.engine().begin() as conn:
             source.stage(conn, start, end)
-            staged = conn.exec_driver_sql("SELECT count(*) FROM incoming_queue_log").scalar()
-            analyze_after_bulk(conn, "incoming_queue_log", staged)
+            # a temporary table is never auto-analyzed, and without statistics the planner
+            # takes the hour's rows for a handful (nested loops over a backfill's rows)
+            conn.exec_driver_sql("ANALYZE incoming_queue_log")
             conn.execute(_q("find_duplicates"), params)
             copied = conn.execute(_q("replace_rows"), params).rowcount
             analyze_after_bulk(conn, "queue_log", copied)
