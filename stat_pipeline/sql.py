@@ -33,8 +33,20 @@ def query(module_file: str, filename: str, name: str | None = None) -> TextClaus
 BULK_ROWS = 20_000
 
 
-def analyze_after_bulk(conn, table: str, rows: int) -> None:
-    """Refresh the planner's statistics of ``table`` when ``rows`` rows just arrived in it
-    (ANALYZE samples a fixed number of rows: ~0.1 s whatever the table's size)."""
-    if rows >= BULK_ROWS:
+def analyze(conn, table: str, coarse: bool = False) -> None:
+    """Refresh the planner's statistics of ``table``. ``coarse``: statistics target 10, i.e.
+    3,000 sampled rows instead of 30,000 (queue_log of 30 days: 25 ms instead of 250-320
+    ms), for the tables whose readers only need row counts and time ranges (queue_log and
+    its staging table). classified_calls keeps the full sample: stat_call_on_queue's plan
+    was ~15% slower on coarse statistics."""
+    if coarse:
+        conn.exec_driver_sql(f"SET LOCAL default_statistics_target = 10; ANALYZE {table}; "
+                             "RESET default_statistics_target")
+    else:
         conn.exec_driver_sql(f"ANALYZE {table}")
+
+
+def analyze_after_bulk(conn, table: str, rows: int, coarse: bool = False) -> None:
+    """``analyze`` when ``rows`` rows just arrived in ``table``."""
+    if rows >= BULK_ROWS:
+        analyze(conn, table, coarse)

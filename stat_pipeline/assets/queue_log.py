@@ -6,7 +6,7 @@ from stat_pipeline.assets.policies import hourly
 from stat_pipeline.assets.run_metadata import report
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sources import QueueLogSource
-from stat_pipeline.sql import analyze_after_bulk, query
+from stat_pipeline.sql import analyze, analyze_after_bulk, query
 
 
 def _q(name: str):
@@ -42,10 +42,10 @@ def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefin
             source.stage(conn, start, end)
             # a temporary table is never auto-analyzed, and without statistics the planner
             # takes the hour's rows for a handful (nested loops over a backfill's rows)
-            conn.exec_driver_sql("ANALYZE incoming_queue_log")
+            analyze(conn, "incoming_queue_log", coarse=True)
             conn.execute(_q("find_duplicates"), params)
             copied = conn.execute(_q("replace_rows"), params).rowcount
-            analyze_after_bulk(conn, "queue_log", copied)
+            analyze_after_bulk(conn, "queue_log", copied, coarse=True)
             conn.execute(_q("clear_rejects"), params)
             rejected = conn.execute(_q("record_rejects"), params).rowcount
             duplicates = conn.execute(_q("record_duplicates"), params).rowcount
