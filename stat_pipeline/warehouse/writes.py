@@ -1,0 +1,48 @@
+"""Every partition write goes through ``partition_write``: one warehouse transaction that
+first takes the warehouse's write lock, so overlapping runs from anywhere (the daemon's runs,
+a CLI backfill, a second deployment on the same warehouse) serialize in PostgreSQL itself,
+and that records which run wrote which hours (``partition_writes``).
+
+The lock is one transaction-level advisory lock for the whole warehouse, not one per hour:
+an hour's classification reads the queue_log rows of the 24 hours around it, so writes to
+different hours are not independent, and a year of hours would need 8,760 locks (more than
+PostgreSQL's shared lock table holds by default). Steps are short SQL transactions that
+already use both cores: serializing them costs nothing measurable, and since every step
+replaces its hours from what the warehouse holds when it gets the lock, any interleaving of
+two runs' steps ends in the tables of one run.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import Connection, text
+
+# pg_advisory_xact_lock(bigint): a fixed key of our own (hashtext of the name, computed once
+# so that every process agrees without a query).
+WRITE_LOCK_KEY = 0x57A7_0001
+
+
+def lock_warehouse(conn: Connection) -> None:
+    """Wait for, then hold until commit or rollback, the warehouse's write lock."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+
+
+def record_write(conn: Connection, asset: str, start: dt.datetime, end: dt.datetime,
+                 run_id: Optional[str]) -> None:
+    """Note that ``run_id`` wrote the hours [start, end) of ``asset`` (inside its transaction)."""
+    conn.execute(text("""
+        INSERT INTO partition_writes (asset, hour, written_at, run_id)
+        SELECT :asset, h, clock_timestamp(), :run_id
+        FROM generate_series(CAST(:start AS timestamptz),
+                             CAST(:end AS timestamptz) - interval '1 hour', interval '1 hour') h
+        ON CONFLICT (asset, hour) DO UPDATE
+            SET written_at = excluded.written_at, run_id = excluded.run_id"""),
+        {"asset": asset, "start": start, "end": end, "run_id": run_id})
+
+
+def partition_write(conn: Connection, asset: str, start: dt.datetime, end: dt.datetime,
+                    run_id: Optional[str]) -> None:
+    """Call first thing inside the transaction that replaces [start, end) of ``asset``."""
+    lock_warehouse(conn)
+    record_write(conn, asset, start, end, run_id)
