@@ -25,7 +25,7 @@ HOUR = dt.timedelta(hours=1)
 
 # Columns that differ between two correct runs: serial ids of rows that are replaced on every
 # write, and the clocks of the writes. Dimension ids stay: the statistics refer to them.
-VOLATILE = {"recorded_at", "ingested_at", "written_at", "run_id", "loaded_at"}
+VOLATILE = {"recorded_at", "ingested_at", "written_at", "run_id", "loaded_at", "applied_at"}
 KEEP_ID = {"stat_queue", "stat_agent"}
 
 

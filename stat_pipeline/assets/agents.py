@@ -107,7 +107,7 @@ def agent_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
         horizon = (dt.datetime.fromisoformat(source.until) if source.until
                    else dt.datetime.now(dt.timezone.utc))
         with warehouse.engine().begin() as conn:
-            partition_write(conn, "stat_agent_periodic", start, end, context.run_id)
+            partition_write(conn, "stat_agent_periodic", start, end, context.run.run_id)
             compute_agent_hours(conn, wazo_config, start, end, horizon,
                                 config.wrapup_lookback_hours)
             metadata = report(context, conn, _figures)

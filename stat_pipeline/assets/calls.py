@@ -153,7 +153,7 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
                   "lookahead": f"{config.lookahead_hours} hours",
                   "durations_from": config.durations_from}
         with warehouse.engine().begin() as conn:
-            partition_write(conn, "classified_calls", start, end, context.run_id)
+            partition_write(conn, "classified_calls", start, end, context.run.run_id)
             conn.execute(_q("clear_calls"), params)
             calls = conn.execute(query(__file__, "classify_calls.sql"), params).rowcount
             analyze_after_bulk(conn, "classified_calls", calls)
@@ -175,7 +175,7 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
         start, end = context.partition_time_window
         params = {"start": start, "end": end}
         with warehouse.engine().begin() as conn:
-            partition_write(conn, "stat_call_on_queue", start, end, context.run_id)
+            partition_write(conn, "stat_call_on_queue", start, end, context.run.run_id)
             sync_dimensions(conn, wazo_config, start, end)
             conn.execute(_q("clear_stat_calls"), params)
             rows = conn.execute(query(__file__, "stat_call_on_queue.sql"), params).rowcount

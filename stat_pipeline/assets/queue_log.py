@@ -49,7 +49,7 @@ def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefin
             # Everything above touched only this transaction's temporary tables (reading the
             # source may take seconds): the warehouse's write lock is held from here to the
             # commit, for the warehouse work alone.
-            partition_write(conn, "queue_log", start, end, context.run_id)
+            partition_write(conn, "queue_log", start, end, context.run.run_id)
             copied = conn.execute(_q("replace_rows"), params).rowcount
             analyze_after_bulk(conn, "queue_log", copied, coarse=True)
             conn.execute(_q("clear_rejects"), params)

@@ -59,7 +59,7 @@ def queue_stats_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDef
         start, end = context.partition_time_window
         params = {"start": start, "end": end}
         with warehouse.engine().begin() as conn:
-            partition_write(conn, "stat_queue_periodic", start, end, context.run_id)
+            partition_write(conn, "stat_queue_periodic", start, end, context.run.run_id)
             conn.execute(_q("clear_periodic"), params)
             conn.execute(query(__file__, "stat_queue_periodic.sql"), params)
             totals = conn.execute(_q("check_totals"), params).one()

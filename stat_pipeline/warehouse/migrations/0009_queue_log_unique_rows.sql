@@ -56,9 +56,9 @@ WHERE q.ctid = x.row_ref AND x.copy_no = 1 AND q.ingested_at <> x.first_ingested
 -- rewritten now, so they read as out of date (their queue_log newer than their
 -- classified_calls) until they are materialized again.
 INSERT INTO partition_writes (asset, hour, written_at, run_id)
-SELECT DISTINCT 'queue_log', date_trunc('hour', "time", 'UTC'), clock_timestamp(),
-       'migration 0009_queue_log_unique_rows'
-FROM queue_log_extra_copies WHERE copy_no > 1
+SELECT 'queue_log', hour, now(), 'migration 0009_queue_log_unique_rows'
+FROM (SELECT DISTINCT date_trunc('hour', "time", 'UTC') AS hour
+      FROM queue_log_extra_copies WHERE copy_no > 1) h
 ON CONFLICT (asset, hour) DO UPDATE SET written_at = excluded.written_at,
                                         run_id = excluded.run_id;
 
