@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from stat_pipeline.resources import dispose_engines, warehouse_engine
 from stat_pipeline.sources import CsvQueueLogSource
 from stat_pipeline.warehouse.migrate import migration_files
+from stat_pipeline.warehouse.writes import WRITE_LOCK_KEY, WriteLockError, partition_write
 from stat_pipeline_tests.golden import GOLDEN
 from stat_pipeline_tests.overlap import (differences, first_hour, golden_set, materialize,
                                          materialize_golden, tables)
@@ -164,8 +165,62 @@ def test_repeated_source_ids_are_one_row_and_rematerializing_is_idempotent(wareh
     assert counts[-1] + len(seen[2][2]) == len(ROWS)
 
 
+def test_a_write_waits_for_the_warehouse_lock_and_holds_it_for_warehouse_work_only(
+        warehouse_url, tmp_path):
+    """While another session holds the write lock, a queue_log write stages the source's
+    rows (its own temporary tables) and then waits, having written nothing; it goes on when
+    the lock is released."""
+    source = _repeated_ids_csv(tmp_path)
+    hour = dt.datetime(2024, 3, 1, 10, tzinfo=UTC)
+    engine = warehouse_engine(warehouse_url)
+    waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                   "AND (CAST(classid AS bigint) << 32 | CAST(objid AS bigint)) = :key")
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            materialize(warehouse_url, source, hour, hour, assets=["queue_log"])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": WRITE_LOCK_KEY})
+        holder.commit()
+        writer = threading.Thread(target=run)
+        writer.start()
+        try:
+            for _ in range(6000):  # until the writer waits (or it ends: it did not wait)
+                if holder.execute(waiting, {"key": WRITE_LOCK_KEY}).scalar() or not writer.is_alive():
+                    break
+                holder.commit()
+                threading.Event().wait(0.02)
+            assert holder.execute(waiting, {"key": WRITE_LOCK_KEY}).scalar() == 1
+            assert holder.execute(text("SELECT count(*) FROM queue_log")).scalar() == 0
+            holder.commit()
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": WRITE_LOCK_KEY})
+            holder.commit()
+            writer.join(600)
+    assert errors == []
+    assert _count(warehouse_url, "SELECT count(*) FROM queue_log") == DISTINCT_ROWS
+
+
+def test_a_write_outside_read_committed_is_refused(warehouse_url):
+    """Under REPEATABLE READ a write would replace rows from a snapshot taken before it got
+    the lock: refused, in one line."""
+    engine = warehouse_engine(warehouse_url)
+    hour = dt.datetime(2024, 3, 1, 10, tzinfo=UTC)
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        with pytest.raises(WriteLockError, match="READ COMMITTED transactions, not REPEATABLE READ"):
+            with conn.begin():
+                partition_write(conn, "queue_log", hour, hour + dt.timedelta(hours=1), "r")
+    with engine.begin() as conn:
+        partition_write(conn, "queue_log", hour, hour + dt.timedelta(hours=1), "r")
+        assert conn.execute(text("SELECT run_id FROM partition_writes")).scalar() == "r"
+
+
 def test_the_warehouse_refuses_a_row_twice(warehouse_url):
-    """The unique index on (time, source, content): whatever a writer does, PostgreSQL itself
+    """The unique index on (time, content hash of source and fields): whatever a writer does, PostgreSQL itself
     keeps one copy of a row; different rows under one source id are both accepted."""
     engine = warehouse_engine(warehouse_url)
     insert = text("INSERT INTO queue_log (source, source_id, \"time\", callid, event, data1) "
@@ -173,7 +228,7 @@ def test_the_warehouse_refuses_a_row_twice(warehouse_url):
     with engine.begin() as conn:
         conn.execute(insert, {"id": 1, "d1": ""})
         conn.execute(insert, {"id": 1, "d1": None})  # NULL is not '': another row
-    with pytest.raises(Exception, match="queue_log__row"):
+    with pytest.raises(Exception, match="queue_log__time_row"):
         with engine.begin() as conn:
             conn.execute(insert, {"id": 2, "d1": ""})
 
@@ -242,7 +297,7 @@ def test_the_copy_never_multiplies_whatever_the_table_holds(warehouse_url, clean
     before the join that keeps their ingestion time."""
     warehouse_engine(warehouse_url)
     with create_engine(warehouse_url).begin() as conn:
-        conn.exec_driver_sql("DROP INDEX IF EXISTS queue_log__row")
+        conn.exec_driver_sql("DROP INDEX IF EXISTS queue_log__time_row")
     _double_the_copy(warehouse_url, 2)
     for _ in range(2):
         materialize_golden(warehouse_url, DAY)

@@ -3,8 +3,8 @@
 -- duplicates and the previous copies of the rows are found by (time, row_hash).
 CREATE TEMP TABLE incoming_rows ON COMMIT DROP AS
 SELECT ctid AS row_ref, source_id, "time",
-       queue_log_row_hash(callid, queuename, agent, event, data1, data2, data3, data4, data5)
-           AS row_hash
+       queue_log_row_hash(CAST(:source AS text), callid, queuename, agent, event,
+                          data1, data2, data3, data4, data5) AS row_hash
 FROM incoming_queue_log
 WHERE "time" >= :start AND "time" < :end
 
@@ -29,7 +29,7 @@ SELECT row_ref, first_id FROM ranked WHERE copy_no > 1
 -- Replace the warehouse copy of [:start, :end) by what the source holds now (under the
 -- warehouse's write lock). A row already copied keeps its first ingestion time, so
 -- re-materializing does not hide lateness: previous copies are matched by content (time
--- and row_hash; the unique index queue_log__row makes that one row), and reduced to one per
+-- and row_hash; the unique index queue_log__time_row makes that one row), and reduced to one per
 -- content first, so that the join can never multiply a row whatever the table held.
 WITH previous AS (
     DELETE FROM queue_log
