@@ -1,4 +1,4 @@
-"""Command line: ``stat-pipeline compute`` and ``stat-pipeline demo``."""
+"""Command line: ``stat-pipeline compute``, ``stat-pipeline serve`` and ``stat-pipeline demo``."""
 from __future__ import annotations
 
 import argparse
@@ -54,6 +54,16 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.state_dir), port=args.port, ui=not args.no_ui)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from stat_pipeline.commands.serve import ServeError, serve
+
+    try:
+        return serve(Path(args.state_dir), host=args.host, port=args.port)
+    except ServeError as exc:
+        print(f"stat-pipeline: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stat-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--port", type=int, default=3000)
     d.add_argument("--no-ui", action="store_true", help="materialize the sample and stop")
     d.set_defaults(func=_demo)
+    s = sub.add_parser("serve", help="Dagster webserver + daemon on your source, the instance "
+                       "in PostgreSQL (embedded in --state-dir unless STAT_WAREHOUSE_URL / "
+                       "STAT_DAGSTER_PG_URL are set)")
+    s.add_argument("--state-dir", default=".state", help="embedded PostgreSQL and "
+                   "DAGSTER_HOME (default: ./.state)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=3000)
+    s.set_defaults(func=_serve)
     args = parser.parse_args(argv)
     _quiet_dagster()
     return args.func(args)

@@ -42,6 +42,13 @@ BULK_SWITCHES = {
     "DAGSTER_EVENT_BATCH_SIZE": "1000",
     "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
 }
+# The live instance (dagster.yaml, ``stat-pipeline serve``): PostgreSQL from this variable,
+# and these switches in the environment of EVERY process that writes events: the webserver
+# and the daemon (they create runs: planned events) and the run workers (materializations).
+INSTANCE_URL_VARIABLE = "STAT_DAGSTER_PG_URL"
+LIVE_SWITCHES = {
+    "DAGSTER_EVENT_BATCH_SIZE": "1000",
+}
 _CONFIG = f"""\
 telemetry:
   enabled: false
