@@ -46,8 +46,12 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
     _LIBC.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be."""
+
+
 def _sigterm_as_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 def terminate_as_interrupt() -> None:
