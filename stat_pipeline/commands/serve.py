@@ -60,12 +60,13 @@ def check_source(env: dict[str, str]) -> None:
                          "account) or STAT_SOURCE_FILE (a queue_log file)")
 
 
-def open_instance_storage(home: Path) -> None:
+def open_instance_storage(home: Path, owned: bool) -> None:
     """Create (or check) the instance's tables once, before several processes race to."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        fail_orphaned_runs(instance)
+        if owned:
+            fail_orphaned_runs(instance)
 
 
 def fail_orphaned_runs(instance) -> int:
@@ -113,8 +114,7 @@ def serve(state_dir: Path, host: str = "127.0.0.1", port: int = 3000,
         saved = dict(os.environ)
         os.environ.update(env)  # the instance opened here reads the URL from the environment
         try:
-            if owned_instance:
-                open_instance_storage(home)
+            open_instance_storage(home, owned=owned_instance)
         finally:
             os.environ.clear()
             os.environ.update(saved)
