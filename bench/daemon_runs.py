@@ -96,6 +96,7 @@ def through_daemon(pg, tmp: Path, data: Path, first_hour, last_hour, subset: boo
     """Figures of a 30-day-style backfill and a one-hour run on a fresh ``serve``."""
     from sqlalchemy import create_engine, text
 
+    from stat_pipeline.commands.processes import die_with_parent
     from stat_pipeline.partitions import KEY_FORMAT
 
     import run as bench  # load_source
@@ -118,7 +119,8 @@ def through_daemon(pg, tmp: Path, data: Path, first_hour, last_hour, subset: boo
     log = open(tmp / f"serve_{tag}.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "stat_pipeline.cli", "serve", "--state-dir",
                              str(tmp / f"serve_{tag}"), "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+                            env=env, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=die_with_parent)  # a killed benchmark leaves nothing
     instance = create_engine(pg.url(f"dagster_{tag}"))
     stats = create_engine(pg.url("postgres"))
     figures: dict = {}
@@ -142,7 +144,7 @@ def through_daemon(pg, tmp: Path, data: Path, first_hour, last_hour, subset: boo
             with instance.connect() as conn:
                 rows = conn.execute(text(
                     "SELECT run_id, status, create_timestamp, start_time, end_time FROM runs "
-                    "WHERE pipeline_name = 'hourly_queue_stats' ORDER BY id")).all()
+                    "ORDER BY id")).all()
             return rows if len(rows) >= n and rows[n - 1].status in ("SUCCESS", "FAILURE") \
                 else None
 

@@ -108,6 +108,7 @@ def test_serve_keeps_the_instance_in_postgres_and_dies_whole(tmp_path, warehouse
         for pid in workers:  # the instance's settings reach every Dagster process
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
             assert b"DAGSTER_EVENT_BATCH_SIZE=1000" in environ, pid
+            assert b"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1" in environ, pid
 
         proc.kill()  # SIGKILL: no cleanup code of ours runs
         proc.wait(10)
