@@ -71,6 +71,8 @@ def test_outcome_logged_before_its_enterqueue_pairs_with_it(centre):
     assert notes[("a5", at("10:50:00"))].startswith("CONNECT logged 1 s before")
     assert notes[("a3", at("10:20:00"))] is None
     assert {r.ringtime for r in classified if r.callid in ("a2", "a5")} == {2, 3}
+    meta = result.asset_materializations_for_node("classified_calls")[0].metadata
+    assert meta["calls_paired_before_enterqueue"].value == 5
     checks = _checks(result)
     assert checks["unused_outcome_rows"].passed
     assert checks["unused_outcome_rows"].metadata["unused_outcome_rows"].value == 0
@@ -124,4 +126,25 @@ def test_an_outcome_its_own_passage_claims_stays_there(warehouse_url):
     assert [r.status for r in hour_by_hour[1]] == ["abandoned", "pending"]
     centre.run(day_hour, next_hour)
     assert (centre.calls(), centre.classified()) == hour_by_hour
+    centre.close()
+
+
+@pytest.mark.parametrize("first_logged", ["outcome", "enterqueue"])
+def test_new_rows_sensor_reopens_both_hours(warehouse_url, first_logged):
+    # whichever row the source gets first, the sensor's runs end with one call, in the
+    # ENTERQUEUE's hour (not also a "partial call" left in the hour before)
+    from stat_pipeline_tests.test_automation import execute, tick
+
+    centre = CallCentre(warehouse_url)
+    outcome = (at("10:59:59.800"), "s1", "q1", "NONE", "ABANDON", "1", "1", "0")
+    enter = (at("11:00:00.100"), "s1", "q1", "NONE", "ENTERQUEUE", "", "06", "1")
+    rows = [outcome, enter] if first_logged == "outcome" else [enter, outcome]
+    centre.log(rows[0])
+    first = tick(centre, None)
+    execute(centre, first)
+    centre.log(rows[1])
+    second = tick(centre, first.cursor)
+    assert ("2024-03-01-10:00", "2024-03-01-11:00") in execute(centre, second)
+    assert [(c[0], c[3], c[4]) for c in centre.calls()] == [
+        ("s1", "abandoned", at("11:00:00.100"))]
     centre.close()

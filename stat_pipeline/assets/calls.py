@@ -67,6 +67,8 @@ def _classified_figures(conn, start: dt.datetime, end: dt.datetime) -> dict:
         "calls_no_outcome": counts.get("no_outcome", 0),
         "calls_partial": sum(r.partial for r in rows),
         "calls_with_note": sum(r.noted for r in rows),
+        # outcome or CONNECT logged before the ENTERQUEUE (writers' clocks), paired with it
+        "calls_paired_before_enterqueue": sum(r.paired_before_enter for r in rows),
         "rejected_rows": sum(rejects.values()),
         "rejected_rows_by_disposition": dg.MetadataValue.json(rejects),
     }

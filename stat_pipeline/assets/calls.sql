@@ -6,7 +6,8 @@ DELETE FROM queue_log_rejects WHERE stage = 'classify' AND hour >= :start AND ho
 
 -- name: calls_by_status
 SELECT status, count(*) AS n, count(*) FILTER (WHERE partial) AS partial,
-       count(*) FILTER (WHERE note IS NOT NULL) AS noted
+       count(*) FILTER (WHERE note IS NOT NULL) AS noted,
+       count(*) FILTER (WHERE note LIKE '%before its ENTERQUEUE%') AS paired_before_enter
 FROM classified_calls WHERE call_time >= :start AND call_time < :end
 GROUP BY status ORDER BY status
 
