@@ -18,23 +18,51 @@
 -- (its counters, not the writers' clocks); the durations measured on timestamps are clamped
 -- at 0, and a LEAVEEMPTY before its ENTERQUEUE takes the EXITEMPTY's wait.
 --
--- Rows are read from [:start - 2 :lookahead, :end + 2 :lookahead): an outcome is looked for
--- up to :lookahead after its ENTERQUEUE (wazo-stat looks 1 day ahead) and :lookahead before
--- it, and whether such an early row is claimed by the passage before depends on that
--- passage's ENTERQUEUE, up to another :lookahead back; whether a row without ENTERQUEUE
--- has one within :lookahead after it needs as much ahead. These bounds make the result for
--- a given hour independent of the range that computed it, which is why any set of hours can
--- be re-materialized in any order.
-WITH call_rows AS (
+-- Rows are read from [:start - :lookahead, :end + :lookahead): an outcome is looked for up
+-- to :lookahead after its ENTERQUEUE (wazo-stat looks 1 day ahead) and :lookahead before it.
+-- For the calls of those rows, also [:start - 2 :lookahead, :start - :lookahead): whether an
+-- early row is claimed by the passage before depends on that passage's ENTERQUEUE, up to
+-- another :lookahead back; and the ENTERQUEUEs of [:end + :lookahead, :end + 2 :lookahead):
+-- whether a row without ENTERQUEUE has one within :lookahead after it. These bounds make the
+-- result for a given hour independent of the range that computed it, which is why any set of
+-- hours can be re-materialized in any order.
+WITH near_rows AS (
     SELECT q.source_id AS row_id, q."time", q.callid, q.queuename, q.agent, q.event,
            q.data1, q.data2, q.data3, q.data4, q.data5
     FROM queue_log q
-    WHERE q."time" >= CAST(:start AS timestamptz) - 2 * CAST(:lookahead AS interval)
-      AND q."time" <  CAST(:end AS timestamptz) + 2 * CAST(:lookahead AS interval)
+    WHERE q."time" >= CAST(:start AS timestamptz) - CAST(:lookahead AS interval)
+      AND q."time" <  CAST(:end AS timestamptz) + CAST(:lookahead AS interval)
       AND q.event IN ('ENTERQUEUE', 'CONNECT', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER',
                       'BLINDTRANSFER', 'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT',
                       'LEAVEEMPTY', 'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')
       AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
+),
+far_rows AS (
+    -- The second look-ahead on each side only for the calls of the rows above (an hourly
+    -- run would sort twice the rows otherwise): before, what tells whether an early row is
+    -- claimed by its passage; after, only the ENTERQUEUEs that make a row "early".
+    SELECT q.source_id AS row_id, q."time", q.callid, q.queuename, q.agent, q.event,
+           q.data1, q.data2, q.data3, q.data4, q.data5
+    FROM queue_log q
+    WHERE q."time" >= CAST(:start AS timestamptz) - 2 * CAST(:lookahead AS interval)
+      AND q."time" <  CAST(:start AS timestamptz) - CAST(:lookahead AS interval)
+      AND q.event IN ('ENTERQUEUE', 'CONNECT', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER',
+                      'BLINDTRANSFER', 'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT',
+                      'LEAVEEMPTY', 'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')
+    UNION ALL
+    SELECT q.source_id, q."time", q.callid, q.queuename, q.agent, q.event,
+           q.data1, q.data2, q.data3, q.data4, q.data5
+    FROM queue_log q
+    WHERE q."time" >= CAST(:end AS timestamptz) + CAST(:lookahead AS interval)
+      AND q."time" <  CAST(:end AS timestamptz) + 2 * CAST(:lookahead AS interval)
+      AND q.event = 'ENTERQUEUE'
+),
+call_rows AS (
+    SELECT * FROM near_rows
+    UNION ALL
+    SELECT f.* FROM far_rows f
+    WHERE EXISTS (SELECT 1 FROM near_rows n
+                  WHERE n.callid = f.callid AND n.queuename = f.queuename)
 ),
 numbered AS (
     -- At equal timestamps ENTERQUEUE sorts first: with second-precision clocks an immediate
