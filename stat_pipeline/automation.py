@@ -13,7 +13,7 @@ find outcomes) and of the day before it (to know an outcome has no ENTERQUEUE). 
 touched hours of a cluster (hours less than the look-ahead apart) are requested as ONE range
 run, which copies every hour before it classifies any: hour-by-hour runs, in whatever order,
 can classify an hour before a neighbour's rows are copied (a test reproduces the double count
-that gives). Range runs attach their figures to each hour as observations (run_metadata.py).
+that gives). Range runs attach each hour's own figures to that hour (run_metadata.py).
 
 Only complete hours are requested; the cursor stops before the first row of the hour in
 progress, so that row is seen again, and requested, once its hour has closed: a crash

@@ -233,26 +233,6 @@ def test_asset_checks(centre):
     assert bad.bad_sums == 1 and bad.bad_totals == 1
 
 
-def test_range_run_metadata_is_true_per_hour(centre):
-    centre.log((at("10:00:00"), "a1", "q1", "NONE", "ENTERQUEUE", "", "06", "1"),
-               (at("10:00:30"), "a1", "q1", "NONE", "ABANDON", "1", "1", "30"),
-               (at("11:10:00"), "s1", "q1", "NONE", "FULL"),
-               (at("11:20:00"), "s2", "q1", "NONE", "FULL"))
-    result = centre.run("10:00", "11:00")
-    materialized = result.asset_materializations_for_node("stat_call_on_queue")
-    # the run's totals are on every hour, but never under an hour's name
-    assert {m.partition for m in materialized} == {"2024-03-01-10:00", "2024-03-01-11:00"}
-    assert all("calls_full" not in m.metadata and m.metadata["run_calls_full"].value == 2
-               for m in materialized)
-    observed = {e.event_specific_data.asset_observation.partition:
-                e.event_specific_data.asset_observation.metadata
-                for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"
-                and e.asset_key.path == ["stat_call_on_queue"]}
-    assert observed["2024-03-01-10:00"]["calls_abandoned"].value == 1
-    assert observed["2024-03-01-10:00"]["calls_full"].value == 0
-    assert observed["2024-03-01-11:00"]["calls_full"].value == 2
-
-
 def test_lateness_is_measured_on_ingestion(centre):
     # rows of 2024 copied today: more than a year late
     centre.log((at("10:00:00"), "l1", "q1", "NONE", "FULL"))

@@ -5,25 +5,37 @@ DELETE FROM classified_calls WHERE call_time >= :start AND call_time < :end
 DELETE FROM queue_log_rejects WHERE stage = 'classify' AND hour >= :start AND hour < :end
 
 -- name: calls_by_status
-SELECT status, count(*) AS n, count(*) FILTER (WHERE partial) AS partial,
-       count(*) FILTER (WHERE note IS NOT NULL) AS noted,
-       count(*) FILTER (WHERE note LIKE '%before its ENTERQUEUE%') AS paired_before_enter
-FROM classified_calls WHERE call_time >= :start AND call_time < :end
-GROUP BY status ORDER BY status
+-- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
+-- (run_metadata.py): every hour's materialization gets its own figures.
+SELECT hour, grouping(hour) = 1 AS whole_range, status, count(*) AS n,
+       count(*) FILTER (WHERE partial) AS partial, count(*) FILTER (WHERE noted) AS noted,
+       count(*) FILTER (WHERE paired_before_enter) AS paired_before_enter
+FROM (SELECT date_trunc('hour', call_time, 'UTC') AS hour, status, partial,
+             note IS NOT NULL AS noted,
+             coalesce(note LIKE '%before its ENTERQUEUE%', false) AS paired_before_enter
+      FROM classified_calls WHERE call_time >= :start AND call_time < :end) c
+GROUP BY GROUPING SETS ((hour, status), (status)) ORDER BY status
 
 -- name: rejects_by_disposition
-SELECT disposition, count(*) AS n FROM queue_log_rejects
+-- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
+-- (run_metadata.py): every hour's materialization gets its own figures.
+SELECT hour, grouping(hour) = 1 AS whole_range, disposition, count(*) AS n
+FROM queue_log_rejects
 WHERE stage = 'classify' AND hour >= :start AND hour < :end
-GROUP BY disposition
+GROUP BY GROUPING SETS ((hour, disposition), (disposition)) ORDER BY disposition
 
 -- name: clear_stat_calls
 DELETE FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end
 
 -- name: stat_calls_by_status
-SELECT CAST(status AS text) AS status, count(*) AS n,
-       count(*) FILTER (WHERE stat_queue_id IS NULL) AS without_queue
-FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end
-GROUP BY status ORDER BY status
+-- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
+-- (run_metadata.py): every hour's materialization gets its own figures.
+SELECT hour, grouping(hour) = 1 AS whole_range, status, count(*) AS n,
+       count(*) FILTER (WHERE without_queue) AS without_queue
+FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour, CAST(status AS text) AS status,
+             stat_queue_id IS NULL AS without_queue
+      FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end) c
+GROUP BY GROUPING SETS ((hour, status), (status)) ORDER BY status
 
 -- name: check_enterqueues
 -- Every ENTERQUEUE of the hours has exactly one classified call (with an outcome, or pending).
@@ -86,3 +98,14 @@ SELECT count(*) AS calls,
 FROM classified_calls
 WHERE call_time >= :start AND call_time < :end AND status = 'answered'
   AND waittime_by_events IS NOT NULL AND note IS NULL
+
+-- name: skew_by_hour
+-- The skew query's 99th percentile per hour of [start, end) and (grouping() = 1) the whole
+-- range, in one scan (run_metadata.py): every hour's materialization gets its own figure.
+SELECT hour, grouping(hour) = 1 AS whole_range, percentile_cont(0.99) WITHIN GROUP (ORDER BY d) AS p99
+FROM (SELECT date_trunc('hour', call_time, 'UTC') AS hour,
+             abs(waittime_by_events - waittime) AS d
+      FROM classified_calls
+      WHERE call_time >= :start AND call_time < :end AND status = 'answered'
+        AND waittime_by_events IS NOT NULL AND note IS NULL) c
+GROUP BY GROUPING SETS ((hour), ())
