@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 _COLUMNS = ("callid", "queuename", "agent", "event", "data1", "data2", "data3", "data4", "data5")
 _COPY_COLUMNS = "time_text, " + ", ".join(_COLUMNS)
-_TOUCHED_HOURS = (Path(__file__).with_name("touched_hours.sql")).read_text()
 _FLAT = queries(Path(__file__).with_name("flat_file.sql"))
 _CSV = queries(Path(__file__).with_name("csv_file.sql"))
 _TAIL = queries(Path(__file__).with_name("file_tail.sql"))
@@ -82,16 +81,10 @@ _EVER = (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(9999, 1, 1
 
 def _touched(dbapi_conn, table: str, after_id: int, limit: int, lookahead_hours: int
              ) -> list[tuple[int, Optional[dt.datetime], bool]]:
-    """touched_hours.sql on ``table`` (psycopg2 placeholders: run on the driver's cursor)."""
-    cursor = dbapi_conn.cursor()
-    try:
-        cursor.execute(_TOUCHED_HOURS.replace("{table}", table),
-                       {"cursor": after_id, "limit": limit, "lookahead": f"{lookahead_hours} hours"})
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    return [(row_id, hour.replace(tzinfo=dt.timezone.utc) if hour else None, own)
-            for row_id, hour, own in rows]
+    """touched_hours.sql on ``table`` (stat_pipeline/touched_hours.py)."""
+    from stat_pipeline.touched_hours import touched
+
+    return touched(dbapi_conn, table, after_id, limit, lookahead_hours)
 
 
 class QueueLogSource(dg.ConfigurableResource):
