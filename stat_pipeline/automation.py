@@ -100,8 +100,8 @@ def chunk_ranges(first: dt.datetime, last: dt.datetime, rows_per_hour: dict[dt.d
                 break
             end += HOUR
             rows += following
-        if last - end < overlap * HOUR:  # too short a tail for a chunk of its own
-            end = last
+        if last - end < overlap * HOUR and int((last - start) / HOUR) + 1 <= max_hours:
+            end = last  # too short a tail for a chunk of its own (a short one is correct too)
         chunks.append((start, end))
         if end >= last:
             return chunks
