@@ -41,6 +41,7 @@ from typing import Optional
 
 import dagster as dg
 
+from stat_pipeline.healing import MAX_RUNTIME_SECONDS, healing
 from stat_pipeline.partitions import KEY_FORMAT, hour_floor
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sources import QueueLogSource
@@ -128,9 +129,11 @@ def requests_for(hours: list[dt.datetime], max_id: int, lookahead: dt.timedelta,
 
 def range_request(first: dt.datetime, last: dt.datetime, run_key: Optional[str],
                   reason: str) -> dg.RunRequest:
+    # dagster/max_runtime: with run monitoring on (dagster.yaml), a run whose worker was
+    # killed is failed after this instead of staying "started" for ever; then healed
     return dg.RunRequest(run_key=run_key, tags={
         RANGE_START: first.strftime(KEY_FORMAT), RANGE_END: last.strftime(KEY_FORMAT),
-        "stat_pipeline/reason": reason})
+        "stat_pipeline/reason": reason, "dagster/max_runtime": MAX_RUNTIME_SECONDS})
 
 
 def plan_new_rows(touched: list[tuple[int, Optional[dt.datetime], bool]], cursor: int,
@@ -263,4 +266,5 @@ def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
         first = max(last - 2 * HOUR, first_partition)
         return range_request(first, last, f"schedule-{last:%Y%m%d%H}", "schedule")
 
-    return [queue_log_new_rows], [hourly_safety_net]
+    return [queue_log_new_rows, healing(job_name, partitions,
+                                        dt.timedelta(hours=LOOKAHEAD_HOURS))], [hourly_safety_net]
