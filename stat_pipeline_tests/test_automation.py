@@ -277,3 +277,28 @@ def test_first_tick_over_a_long_history_comes_in_bounded_chunks(warehouse_url, m
             conn.exec_driver_sql("TRUNCATE queue_log, classified_calls, stat_call_on_queue, "
                                  "stat_queue_periodic, stat_agent_periodic, queue_log_rejects")
     assert results[0] == results[1]
+
+
+def test_first_partition_is_the_day_of_the_earliest_plausible_source_row(centre, monkeypatch):
+    """Issue 13 #2: with STAT_PARTITIONS_START unset, partitions started on 2024-01-01
+    whatever the source held. Now from the source's earliest plausible row; with the source
+    unreachable at load, from the warehouse's ledger, else 2024-01-01."""
+    from stat_pipeline.definitions import build_definitions
+
+    centre.log((dt.datetime(1970, 1, 2, tzinfo=UTC), "x", "q1", "NONE", "FULL"),
+               (dt.datetime(2023, 11, 5, 17, 42, tzinfo=UTC), "a", "q1", "NONE", "FULL"),
+               (dt.datetime(2200, 1, 1, tzinfo=UTC), "y", "q1", "NONE", "FULL"))
+    monkeypatch.delenv("STAT_PARTITIONS_START", raising=False)
+    monkeypatch.setenv("STAT_SOURCE_URL", centre.url)
+    monkeypatch.setenv("STAT_SOURCE_TABLE", "asterisk.queue_log")
+    monkeypatch.setenv("STAT_WAREHOUSE_URL", centre.url)
+
+    def start() -> str:
+        partitions = build_definitions().resolve_job_def(HOURLY_JOB).partitions_def
+        return partitions.get_first_partition_key()
+
+    assert start() == "2023-11-05-00:00"
+    monkeypatch.setenv("STAT_SOURCE_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/none")
+    assert start() == "2024-01-01-00:00"              # nothing written yet: the default
+    centre.run("10:00")                               # the ledger now holds 2024-03-01
+    assert start() == "2024-03-01-00:00"
