@@ -229,20 +229,19 @@ def healing(job_name: str, partitions: dg.TimeWindowPartitionsDefinition,
             context.log.warning(message)
             return dg.SkipReason("; ".join([message, *notes]))
         requests = []
-        # one request per (attempt, cause) group, clustered and chunked like the new-rows
-        # sensor's: copy before classify holds within each run
-        groups: dict[tuple[str, int], list[dt.datetime]] = {}
-        for hour, (cause, attempt) in stale.hours.items():
-            groups.setdefault((cause, attempt), []).append(hour)
-        for (cause, attempt), hours in sorted(groups.items(), key=lambda g: min(g[1])):
-            for request in requests_for(hours, 0, lookahead, reason="heal"):
-                key = (f"heal:{cause}:{request.tags[RANGE_START]}..{request.tags[RANGE_END]}"
-                       # the ledger's hours again after a new write: a new key
-                       + (f"@{max(ledger[h] for h in hours).isoformat()}"
-                          if cause == "ledger" else ""))
-                requests.append(request.with_replaced_attrs(run_key=key, tags={
-                    **request.tags, ATTEMPT_TAG: str(attempt), HEALS_TAG: cause,
-                    "stat_pipeline/reason": f"heal, attempt {attempt}/{MAX_ATTEMPTS}"}))
+        # all stale hours clustered and chunked together, like the new-rows sensor's: two
+        # failed runs a few hours apart are healed by one run, so copy before classify holds
+        for request in requests_for(sorted(stale.hours), 0, lookahead, reason="heal"):
+            first, last = _hour(request.tags[RANGE_START]), _hour(request.tags[RANGE_END])
+            hours = [h for h in stale.hours if first <= h <= last]
+            causes = sorted({stale.hours[h][0] for h in hours})
+            attempt = max(stale.hours[h][1] for h in hours)
+            key = f"heal:{','.join(causes)}:{_key(first)}..{_key(last)}"
+            if "ledger" in causes:  # the same hours half-written again later: a new key
+                key += "@" + max(ledger[h] for h in hours if h in ledger).isoformat()
+            requests.append(request.with_replaced_attrs(run_key=key, tags={
+                **request.tags, ATTEMPT_TAG: str(attempt), HEALS_TAG: ",".join(causes)[:200],
+                "stat_pipeline/reason": f"heal, attempt {attempt}/{MAX_ATTEMPTS}"}))
         context.log.warning(f"{out_of_date}; requesting {len(requests)} run(s)")
         return dg.SensorResult(run_requests=requests)
 
