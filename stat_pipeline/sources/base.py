@@ -8,7 +8,6 @@ import gzip
 import io
 import zoneinfo
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Optional, Union
 
 import dagster as dg
