@@ -65,7 +65,8 @@ def _nothing_to_compute(queue_log: Path, counts, window: TimeWindow,
         return f"{queue_log}: no queue_log row in the file, nothing to compute"
     parts = [f"{counts.n} row(s) read"]
     if counts.no_time:
-        parts.append(f"{counts.no_time} without a readable time")
+        parts.append(f"{counts.no_time} without a usable time"
+                     + (f" (e.g. {counts.no_time_reason})" if counts.no_time_reason else ""))
     if counts.implausible:
         parts.append(f"{counts.implausible} outside the plausible window "
                      f"{window.earliest:%Y-%m-%d} .. now + {window.max_future} "

@@ -10,6 +10,8 @@ DROP TABLE incoming_queue_log
 -- What the file held, for the one line that says why nothing can be computed.
 SELECT count(*) AS n,
        count(*) FILTER (WHERE "time" IS NULL) AS no_time,
+       -- the sources' reason for one of them (an unreadable or implausible time)
+       min(reject_reason) FILTER (WHERE "time" IS NULL) AS no_time_reason,
        count(*) FILTER (WHERE "time" IS NOT NULL
                         AND NOT ("time" >= :earliest AND "time" < :latest)) AS implausible
 FROM compute_staged_rows

@@ -173,12 +173,18 @@ def source_unreachable(source: QueueLogSource) -> Optional[str]:
 
 
 def _run_infos(instance: dg.DagsterInstance, job_name: str, since: dt.datetime) -> list[RunInfo]:
-    records = instance.get_run_records(dg.RunsFilter(job_name=job_name, created_after=since))
-    # a run created before the window but still active holds its hours too
-    records += instance.get_run_records(dg.RunsFilter(job_name=job_name, statuses=ACTIVE,
-                                                      created_before=since))
+    """The runs that matter, not every run of the week (the sensor makes one per tick): the
+    failed ones since ``since``, the active ones, and the successful ones created after the
+    first of those failures."""
+    def records(**filters):
+        return instance.get_run_records(dg.RunsFilter(job_name=job_name, **filters))
+
+    found = records(statuses=FAILED, created_after=since) + records(statuses=ACTIVE)
+    failed = [r.create_timestamp for r in found if r.dagster_run.status in FAILED]
+    if failed:
+        found += records(statuses=[dg.DagsterRunStatus.SUCCESS], created_after=min(failed))
     return [RunInfo(r.dagster_run.run_id, r.dagster_run.status, r.create_timestamp.timestamp(),
-                    dict(r.dagster_run.tags)) for r in records]
+                    dict(r.dagster_run.tags)) for r in found]
 
 
 def ledger_stale(warehouse: Warehouse, first: dt.datetime, end: dt.datetime
