@@ -21,6 +21,8 @@ CALLS = [  # a call on 2024-03-04 at 10:xx, an agent logged in 09:30-11:10, a ca
     "2024-03-04T11:10:00+00:00,NONE,NONE,Agent/1001,AGENTCALLBACKLOGOFF,1001@default,6000,,,",
     "2024-03-07T15:00:00+00:00,c2,q1,NONE,ENTERQUEUE,,0602,1,,",
     "2024-03-07T15:01:00+00:00,c2,q1,NONE,ABANDON,1,1,60,,",
+    # an outcome without its ENTERQUEUE after the gap: a call dated 2 h earlier (13:29)
+    "2024-03-07T15:30:00+00:00,c3,q1,Agent/1001,COMPLETECALLER,60,7200,1,,",
 ]
 ABSURD = ["1970-01-02T00:00:00+00:00,x1,q1,NONE,FULL,,,,,",
           "2200-01-01T00:00:00+00:00,x2,q1,NONE,FULL,,,,,"]
@@ -31,13 +33,15 @@ def test_rows_in_1970_and_2200_plan_no_hour(warehouse_url, tmp_path):
     path.write_text(HEADER + "\n".join([ABSURD[0], *CALLS, ABSURD[1]]) + "\n")
     instance = dg.DagsterInstance.ephemeral()
     result = compute_into(warehouse_url, path, tmp_path / "out", instance=instance)
-    # 09:00 .. 11:00 (the login, the call), then 15:00 three days later, in its own run
-    hours = {f"2024-03-04-{h:02d}:00" for h in (9, 10, 11)} | {"2024-03-07-15:00"}
-    assert result.hours == 4 and result.runs == 2
+    # 09:00 .. 11:00 (the login, the call), then three days later, in its own run, 15:00
+    # and the hours back to the partial call's 13:00
+    hours = ({f"2024-03-04-{h:02d}:00" for h in (9, 10, 11)}
+             | {f"2024-03-07-{h:02d}:00" for h in (13, 14, 15)})
+    assert result.hours == 6 and result.runs == 2
     assert result.first_hour == dt.datetime(2024, 3, 4, 9, tzinfo=dt.timezone.utc)
     assert instance.get_materialized_partitions(dg.AssetKey("stat_queue_periodic")) == hours
     calls = (tmp_path / "out" / "calls.csv").read_text().splitlines()
-    assert len(calls) == 3                               # header + the two real calls
+    assert len(calls) == 4                               # header + the three real calls
 
 
 @pytest.mark.parametrize("rows", [[], ABSURD, [",c,q,NONE,FULL,,,,,", ABSURD[1]]])
