@@ -19,6 +19,7 @@ from stat_pipeline.assets.run_metadata import by_hour, report
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sql import query
+from stat_pipeline.warehouse.writes import partition_write
 
 
 def _q(name: str):
@@ -110,6 +111,7 @@ def agent_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
         horizon = (dt.datetime.fromisoformat(source.until) if source.until
                    else dt.datetime.now(dt.timezone.utc))
         with warehouse.engine().begin() as conn:
+            partition_write(conn, "stat_agent_periodic", start, end, context.run_id)
             compute_agent_hours(conn, wazo_config, start, end, horizon,
                                 config.wrapup_lookback_hours)
             report(context, conn, _figures)

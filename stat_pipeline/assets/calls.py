@@ -20,6 +20,7 @@ from stat_pipeline.assets.run_metadata import by_hour, check_outcomes, report
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sql import analyze_after_bulk, query
+from stat_pipeline.warehouse.writes import partition_write
 
 WAZO_STATUSES = ("answered", "abandoned", "timeout", "leaveempty", "full", "closed",
                  "joinempty", "divert_ca_ratio", "divert_waittime")
@@ -176,6 +177,7 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
                   "lookahead": f"{config.lookahead_hours} hours",
                   "durations_from": config.durations_from}
         with warehouse.engine().begin() as conn:
+            partition_write(conn, "classified_calls", start, end, context.run_id)
             conn.execute(_q("clear_calls"), params)
             calls = conn.execute(query(__file__, "classify_calls.sql"), params).rowcount
             analyze_after_bulk(conn, "classified_calls", calls)
@@ -198,6 +200,7 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
         start, end = context.partition_time_window
         params = {"start": start, "end": end}
         with warehouse.engine().begin() as conn:
+            partition_write(conn, "stat_call_on_queue", start, end, context.run_id)
             sync_dimensions(conn, wazo_config, start, end)
             conn.execute(_q("clear_stat_calls"), params)
             rows = conn.execute(query(__file__, "stat_call_on_queue.sql"), params).rowcount

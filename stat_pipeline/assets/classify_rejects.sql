@@ -2,7 +2,7 @@
 -- queue_log (the copy is faithful); this table says what happened to them and why.
 INSERT INTO queue_log_rejects (source, source_id, hour, stage, reason, disposition, raw)
 SELECT q.source, q.source_id, date_trunc('hour', q."time", 'UTC'), 'classify', r.reason,
-       r.disposition, to_jsonb(q) - 'id'
+       r.disposition, to_jsonb(q) - 'id' - 'row_hash'
 FROM queue_log q
 CROSS JOIN LATERAL (
     SELECT q.event IN ('ENTERQUEUE', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER',
@@ -36,7 +36,7 @@ UNION ALL
 -- Outcome rows whose seconds field was not a number: the call is counted, with the value
 -- taken from the event timestamps (the note of the classified call says which field).
 SELECT q.source, q.source_id, date_trunc('hour', c.call_time, 'UTC'), 'classify', c.note,
-       'repaired', to_jsonb(q) - 'id'
+       'repaired', to_jsonb(q) - 'id' - 'row_hash'
 FROM classified_calls c
 -- the outcome row is at the call's end time: the time index finds it
 JOIN queue_log q ON q."time" = c.end_time AND q.source_id = c.outcome_row_id

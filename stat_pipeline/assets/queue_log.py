@@ -7,6 +7,7 @@ from stat_pipeline.assets.run_metadata import by_hour, report
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sql import analyze, analyze_after_bulk, query
+from stat_pipeline.warehouse.writes import partition_write
 
 
 def _q(name: str):
@@ -48,7 +49,12 @@ def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefin
             # a temporary table is never auto-analyzed, and without statistics the planner
             # takes the hour's rows for a handful (nested loops over a backfill's rows)
             analyze(conn, "incoming_queue_log", coarse=True)
+            conn.execute(_q("hash_rows"), params)
             conn.execute(_q("find_duplicates"), params)
+            # Everything above touched only this transaction's temporary tables (reading the
+            # source may take seconds): the warehouse's write lock is held from here to the
+            # commit, for the warehouse work alone.
+            partition_write(conn, "queue_log", start, end, context.run_id)
             copied = conn.execute(_q("replace_rows"), params).rowcount
             analyze_after_bulk(conn, "queue_log", copied, coarse=True)
             conn.execute(_q("clear_rejects"), params)

@@ -6,6 +6,7 @@ from stat_pipeline.assets.policies import hourly, subsettable_asset
 from stat_pipeline.assets.run_metadata import by_hour, check_outcomes, report
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sql import query
+from stat_pipeline.warehouse.writes import partition_write
 
 
 def _q(name: str):
@@ -64,6 +65,7 @@ def queue_stats_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDef
         start, end = context.partition_time_window
         params = {"start": start, "end": end}
         with warehouse.engine().begin() as conn:
+            partition_write(conn, "stat_queue_periodic", start, end, context.run_id)
             conn.execute(_q("clear_periodic"), params)
             conn.execute(query(__file__, "stat_queue_periodic.sql"), params)
             totals = conn.execute(_q("check_totals"), params).one()
