@@ -71,12 +71,20 @@ FROM incoming_duplicates d JOIN incoming_queue_log i ON i.ctid = d.row_ref
 
 -- name: lateness
 -- How late rows reached us: ingestion time - event time, for the rows of the hours.
-SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) AS p50,
+-- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
+-- (run_metadata.py): every hour's materialization gets its own figures.
+SELECT hour, grouping(hour) = 1 AS whole_range,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) AS p50,
        percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) AS p99, max(lag) AS max
-FROM (SELECT extract(epoch FROM ingested_at - "time") AS lag FROM queue_log
+FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour,
+             extract(epoch FROM ingested_at - "time") AS lag FROM queue_log
       WHERE source = :source AND "time" >= :start AND "time" < :end) l
+GROUP BY GROUPING SETS ((hour), ())
 
 -- name: summary
-SELECT event, count(*) AS n FROM queue_log
-WHERE source = :source AND "time" >= :start AND "time" < :end
-GROUP BY event ORDER BY event
+-- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
+-- (run_metadata.py): every hour's materialization gets its own figures.
+SELECT hour, grouping(hour) = 1 AS whole_range, event, count(*) AS n
+FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour, event FROM queue_log
+      WHERE source = :source AND "time" >= :start AND "time" < :end) l
+GROUP BY GROUPING SETS ((hour, event), (event)) ORDER BY event

@@ -8,7 +8,6 @@ import gzip
 import io
 import zoneinfo
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Optional, Union
 
 import dagster as dg
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
 
 _COLUMNS = ("callid", "queuename", "agent", "event", "data1", "data2", "data3", "data4", "data5")
 _COPY_COLUMNS = "time_text, " + ", ".join(_COLUMNS)
-_TOUCHED_HOURS = (Path(__file__).parent.parent / "touched_hours.sql").read_text()
 
 _CREATE_INCOMING = f"""
 CREATE TEMP TABLE incoming_queue_log (
@@ -60,16 +58,11 @@ _EVER = (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(9999, 1, 1
 
 def _touched(dbapi_conn, table: str, after_id: int, limit: int, lookahead_hours: int
              ) -> list[tuple[int, Optional[dt.datetime], bool]]:
-    """touched_hours.sql on ``table`` (psycopg2 placeholders: run on the driver's cursor)."""
-    cursor = dbapi_conn.cursor()
-    try:
-        cursor.execute(_TOUCHED_HOURS.replace("{table}", table),
-                       {"cursor": after_id, "limit": limit, "lookahead": f"{lookahead_hours} hours"})
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    return [(row_id, hour.replace(tzinfo=dt.timezone.utc) if hour else None, own)
-            for row_id, hour, own in rows]
+    """touched_hours.sql on ``table`` (stat_pipeline/touched_hours.py: unreadable and
+    implausible times touch no hour)."""
+    from stat_pipeline.touched_hours import touched
+
+    return touched(dbapi_conn, table, after_id, limit, lookahead_hours)
 
 
 class QueueLogSource(dg.ConfigurableResource):
