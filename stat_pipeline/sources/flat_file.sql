@@ -1,14 +1,3 @@
--- name: create_raw
--- One row per line of the file(s), in file order: the line number is the row id.
-CREATE TEMP TABLE raw_lines (
-    source_id bigint GENERATED ALWAYS AS IDENTITY, line text
-) ON COMMIT DROP
-
--- name: copy_raw
--- csv with delimiter/quote characters that never occur: each line arrives whole, and
--- backslashes stay as they are (the text format would read them as escapes).
-COPY raw_lines (line) FROM STDIN WITH (FORMAT csv, DELIMITER E'\x01', QUOTE E'\x02', NULL E'\x03')
-
 -- name: parse
 -- <epoch>|<callid>|<queuename>|<agent>|<event>|<data1>|...|<dataN> (queue_log_format.md 1.1).
 -- Pipes inside data are not escaped: as in Asterisk's realtime tables, data5 keeps the
@@ -34,5 +23,7 @@ FROM (
                     THEN to_timestamp(CAST(l.f[1] AS numeric)) END AS t
     ) t
 ) p
-WHERE p.reason IS NOT NULL OR (p.t >= :start AND p.t < :end
+-- rows outside the plausible window too: set aside afterwards (lines.sql), never lost
+WHERE p.reason IS NOT NULL OR p.t < :earliest OR p.t >= :latest
+   OR (p.t >= :start AND p.t < :end
       AND (CAST(:until AS timestamptz) IS NULL OR p.t <= CAST(:until AS timestamptz)))

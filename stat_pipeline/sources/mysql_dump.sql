@@ -60,21 +60,25 @@ tuples AS (
         b.body, '\(((?:''(?:[^''\\]|\\.|'''')*''|[^''()])*)\)', 'g') WITH ORDINALITY t(m, n)
 ),
 fields AS (
-    -- each value: NULL, a bare number, or a string with MySQL's escapes undone (\\ and \'
-    -- through placeholders so that "\\n" stays backslash + n; \% and \_ keep their backslash)
+    -- each value: NULL, a bare number, or a string with MySQL's escapes undone. It is cut at
+    -- its escaped backslashes (\\) first, so that no other escape can be misread across one
+    -- ("\\n" is backslash + n) and no placeholder byte is needed (any byte may be data);
+    -- \% and \_ keep their backslash, as in MySQL.
     SELECT t.line_no, t.n, t.inner_text, t.cols,
            array_agg(CASE
                WHEN upper(f.v[1]) = 'NULL' THEN NULL
-               WHEN f.v[1] LIKE '''%' THEN
-                   replace(replace(replace(
-                       regexp_replace(
-                           replace(replace(replace(replace(replace(replace(
-                               replace(replace(substr(f.v[1], 2, length(f.v[1]) - 2),
-                                               '\\', E'\x01'), '\''', E'\x02'),
-                               '\n', E'\n'), '\r', E'\r'), '\t', E'\t'), '\b', E'\b'),
-                               '\Z', E'\x1a'), '\0', ''),
-                           '\\([^%_])', '\1', 'g'),
-                       '''''', ''''), E'\x02', ''''), E'\x01', '\')
+               WHEN f.v[1] LIKE '''%' AND strpos(f.v[1], '\') = 0
+                   THEN replace(substr(f.v[1], 2, length(f.v[1]) - 2), '''''', '''')
+               WHEN f.v[1] LIKE '''%' THEN coalesce((
+                   SELECT string_agg(
+                              replace(regexp_replace(
+                                  replace(replace(replace(replace(replace(replace(u.piece,
+                                      '\n', E'\n'), '\r', E'\r'), '\t', E'\t'), '\b', E'\b'),
+                                      '\Z', E'\x1a'), '\0', ''),
+                                  '\\([^%_])', '\1', 'g'), '''''', ''''),
+                              '\' ORDER BY u.k)
+                   FROM unnest(string_to_array(substr(f.v[1], 2, length(f.v[1]) - 2), '\\'))
+                        WITH ORDINALITY u(piece, k)), '')
                ELSE f.v[1] END ORDER BY f.k) FILTER (WHERE f.k IS NOT NULL) AS vals
     FROM tuples t
     LEFT JOIN LATERAL regexp_matches(t.inner_text, '''(?:[^''\\]|\\.|'''')*''|[^,''\s]+', 'g')

@@ -1,0 +1,31 @@
+-- The lines of a file source, whatever its format, before they are split into fields.
+
+-- name: create_raw
+-- One row per physical line of the file(s), in file order: the line number is the row id.
+CREATE TEMP TABLE raw_lines (
+    source_id bigint GENERATED ALWAYS AS IDENTITY, line text
+) ON COMMIT DROP
+
+-- name: first_id
+-- Line numbers that go on from where a previous read stopped (the file tailer).
+SELECT setval(pg_get_serial_sequence('raw_lines', 'source_id'), :first, false)
+
+-- name: copy_raw
+-- Text format, one column: the stream (base.py's _CleanLines) escapes backslashes and tabs,
+-- so every line arrives whole and as it was: no quote, delimiter, NULL marker or field
+-- length in a line can change how the other lines are split.
+COPY raw_lines (line) FROM STDIN
+
+-- name: set_aside_implausible
+-- Times outside the plausible window (time_window.py) are kept aside, never put in an hour:
+-- "time" NULL, the source's text kept, the reason worded as TimeWindow.reason words it.
+UPDATE incoming_queue_log
+SET reject_reason = 'time '
+        || to_char("time" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+        || CASE WHEN date_trunc('second', "time") <> "time"
+                THEN to_char("time" AT TIME ZONE 'UTC', '.US') ELSE '' END
+        || '+00:00'
+        || CASE WHEN "time" < :earliest THEN ' is before ' || :earliest_text
+                ELSE ' is more than ' || :max_future_text || ' after it was read' END,
+    "time" = NULL
+WHERE "time" < :earliest OR "time" >= :latest
