@@ -179,3 +179,83 @@ def test_a_directory_or_an_unreadable_file_is_one_clear_error(tmp_path):
     gz.write_bytes(b"not gzip at all")
     with pytest.raises(ValueError, match="cannot be read"):
         file_source(str(gz))
+
+
+# --- item 6: old Wazo's text time column -------------------------------------------------
+
+OLD_WAZO_DDL = """
+CREATE TABLE old_queue_log (
+    id serial PRIMARY KEY, "time" varchar(26) NOT NULL DEFAULT '', callid varchar(32),
+    queuename varchar(32), agent varchar(32), event varchar(32), data1 varchar(100),
+    data2 varchar(100), data3 varchar(100), data4 varchar(100), data5 varchar(100))
+"""
+
+
+def test_old_wazo_text_times_that_are_no_time_are_rows_without_time(warehouse_url):
+    from sqlalchemy import create_engine
+
+    from stat_pipeline.sources import PostgresQueueLogSource
+
+    times = {"c1": "2024-03-04 09:00:01.5", "empty": "", "junk": "now-ish",
+             "feb30": "2024-02-30 10:00:00", "c5": "2024-03-04 10:00:00",
+             "y1969": "1969-07-20 20:17:40", "c7": "2024-03-04 09:59:59+00",
+             "hour25": "2024-03-04 25:00:00"}
+    engine = create_engine(warehouse_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(OLD_WAZO_DDL)
+        for callid, when in times.items():
+            conn.execute(text("INSERT INTO old_queue_log (\"time\", callid, queuename, agent, "
+                              "event, data1, data2, data3, data4, data5) VALUES "
+                              "(:t, :c, 'q1', 'NONE', 'FULL', '', '', '', '', '')"),
+                         {"t": when, "c": callid})
+    engine.dispose()
+    source = PostgresQueueLogSource(url=warehouse_url, table="old_queue_log")
+    rows = _stage(warehouse_url, source, dt.datetime(2024, 3, 4, 9, tzinfo=dt.timezone.utc),
+                  dt.datetime(2024, 3, 4, 10, tzinfo=dt.timezone.utc))
+    by_call = {r.callid: r for r in rows}
+    assert set(by_call) == set(times) - {"c5"}                     # c5: another hour
+    assert by_call["c1"].time == dt.datetime(2024, 3, 4, 9, 0, 1, 500000, tzinfo=dt.timezone.utc)
+    assert by_call["c7"].time is not None
+    for callid in ("empty", "junk", "feb30", "hour25"):
+        assert by_call[callid].time is None and by_call[callid].time_text == times[callid]
+        assert by_call[callid].reject_reason is None   # record_rejects: "... is not a timestamp"
+    assert by_call["y1969"].time is None and "is before 2000" in by_call["y1969"].reject_reason
+
+
+def test_the_user_options_of_the_source_url_are_kept_with_ours(warehouse_url):
+    from stat_pipeline.sources import PostgresQueueLogSource
+
+    url = warehouse_url + "&options=-c%20application_name%3Dmine%20-c%20default_transaction_read_only%3Doff"
+    engine = PostgresQueueLogSource(url=url, timezone="Europe/Paris")._engine()
+    with engine.connect() as conn:
+        settings = conn.exec_driver_sql(
+            "SELECT current_setting('application_name'), "
+            "current_setting('default_transaction_read_only'), current_setting('TimeZone')").one()
+    engine.dispose()
+    assert tuple(settings) == ("mine", "on", "Europe/Paris")   # read-only cannot be undone
+
+
+# --- the asset: rows kept aside reach queue_log_rejects, conservation in its metadata ------
+
+def test_absurd_and_timeless_rows_reach_the_rejects_and_the_figures_add_up(warehouse_url):
+    from stat_pipeline_tests.harness import CallCentre, at
+
+    centre = CallCentre(warehouse_url)
+    centre.log((at("10:00:00"), "c1", "q1", "NONE", "ENTERQUEUE", "", "0601", "1"),
+               (at("10:00:30"), "c1", "q1", "NONE", "ABANDON", "1", "1", "30"),
+               (at("10:00:30"), "c1", "q1", "NONE", "ABANDON", "1", "1", "30"),  # duplicate
+               (dt.datetime(1960, 1, 1, tzinfo=dt.timezone.utc), "old", "q1", "NONE", "FULL"),
+               (dt.datetime(2200, 1, 1, tzinfo=dt.timezone.utc), "far", "q1", "NONE", "FULL"),
+               (None, "notime", "q1", "NONE", "FULL"))
+    result = centre.run("10:00")
+    assert result.success
+    rejects = centre.query("SELECT raw->>'callid' AS callid, hour, reason FROM queue_log_rejects "
+                           "WHERE stage = 'ingest' ORDER BY source_id")
+    assert [(r.callid, r.hour is None) for r in rejects] == [
+        ("c1", False), ("old", True), ("far", True), ("notime", True)]
+    assert "is before 2000" in rejects[1].reason and "after it was read" in rejects[2].reason
+    meta = [m for m in result.get_asset_materialization_events()
+            if m.asset_key.path[-1] == "queue_log"][0].materialization.metadata
+    assert (meta["rows_read"].value, meta["rows_copied"].value, meta["rows_kept_aside"].value) \
+        == (6, 2, 4)
+    centre.close()
