@@ -36,6 +36,7 @@ FROM (
                          = length(l.line) + 1 END AS whole
         FROM raw_lines l
         WHERE l.source_id > 1 AND btrim(l.line, E' \t') <> ''
+        OFFSET 0  -- split each line once, not once for every field taken from it
     ) s
 ) p
 
