@@ -43,6 +43,7 @@ def _compute(args: argparse.Namespace) -> int:
         return 1
     files = ", ".join(f"{name} ({n} rows)" for name, n in result.files.items())
     print(f"{result.hours} hours computed from {result.first_hour or '-'}; wrote {files} to {args.out}")
+    print(result.conservation_line())
     if result.rejects:
         print("rows kept aside: " + ", ".join(f"{n} {d}" for d, n in result.rejects.items()))
     return 0

@@ -259,3 +259,30 @@ def test_absurd_and_timeless_rows_reach_the_rejects_and_the_figures_add_up(wareh
     assert (meta["rows_read"].value, meta["rows_copied"].value, meta["rows_kept_aside"].value) \
         == (6, 2, 4)
     centre.close()
+
+
+def test_compute_on_a_damaged_golden_day_conserves_every_row(tmp_path, pg_server):
+    """The golden day with stray quotes in two rows (on main: 10 rows and 3 calls lost), a
+    malformed line and two absurd times: every call is still there, and the summary's
+    conservation law holds: rows read = copied + kept aside, by reason."""
+    from stat_pipeline.compute import compute_into
+
+    lines = GOLDEN_DAY.read_text().splitlines(keepends=True)
+    for n in (100, 111):
+        fields = lines[n].split(",")
+        fields[3] = fields[3] + '"'
+        lines[n] = ",".join(fields)
+    lines += ["2024-03-04T12:00:00+00:00,cut,short\n",
+              "1960-01-01T00:00:00+00:00,old,q1,NONE,FULL,,,,,\n",
+              "2200-01-01T00:00:00+00:00,far,q1,NONE,FULL,,,,,\n"]
+    path = tmp_path / "damaged.csv"
+    path.write_text("".join(lines))
+    pg_server.create_database("damaged_day")
+    result = compute_into(pg_server.url("damaged_day"), path, tmp_path / "out")
+    expected_calls = (GOLDEN_DAY.parent / "expected" / "run1" / "calls.csv").read_text()
+    got_calls = (tmp_path / "out" / "calls.csv").read_text()
+    assert len(got_calls.splitlines()) == len(expected_calls.splitlines())
+    assert (result.rows_read, result.rows_copied) == (len(lines) - 1, len(lines) - 4)
+    assert result.kept_aside == {"malformed line": 1, "implausible time": 2}
+    assert result.conservation_line().startswith(
+        f"{len(lines) - 1} rows read = {len(lines) - 4} copied + 3 kept aside (")

@@ -92,6 +92,13 @@ def set_aside_implausible(conn: Connection, window: dict) -> None:
     conn.execute(_LINES["set_aside_implausible"], window)
 
 
+def read_conservation(conn: Connection, source_name: str) -> tuple[int, dict[str, int]]:
+    """(rows copied, rows kept aside at ingestion by kind of reason) of a source, from the
+    warehouse: with the rows read, the conservation law ``read = copied + kept aside``."""
+    counts = dict(conn.execute(_LINES["conservation"], {"source": source_name}).all())
+    return counts.pop("copied", 0), counts
+
+
 def _touched(dbapi_conn, table: str, after_id: int, limit: int, lookahead_hours: int
              ) -> list[tuple[int, Optional[dt.datetime], bool]]:
     """touched_hours.sql on ``table`` (psycopg2 placeholders: run on the driver's cursor)."""

@@ -29,3 +29,18 @@ SET reject_reason = 'time '
                 ELSE ' is more than ' || :max_future_text || ' after it was read' END,
     "time" = NULL
 WHERE "time" < :earliest OR "time" >= :latest
+
+-- name: conservation
+-- What became of a source's rows in the warehouse: copied, or kept aside at ingestion by
+-- kind of reason (the reasons themselves name the line and value).
+SELECT 'copied' AS kind, count(*) AS n FROM queue_log WHERE source = :source
+UNION ALL
+SELECT CASE WHEN reason LIKE 'exact duplicate%' THEN 'duplicate'
+            WHEN reason LIKE 'malformed line%' THEN 'malformed line'
+            WHEN reason LIKE '% is before %' OR reason LIKE '% after it was read' THEN 'implausible time'
+            WHEN reason LIKE 'unreadable tuple%' OR reason LIKE 'INSERT into%'
+                 OR reason LIKE 'text outside any tuple%' THEN 'unreadable dump text'
+            ELSE 'no usable time' END,
+       count(*)
+FROM queue_log_rejects WHERE stage = 'ingest' AND source = :source
+GROUP BY 1
