@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from stat_pipeline.sources.tailing import _Tail
 
 _COLUMNS = ("callid", "queuename", "agent", "event", "data1", "data2", "data3", "data4", "data5")
-_COPY_COLUMNS = "time_text, " + ", ".join(_COLUMNS)
 _TOUCHED_HOURS = (Path(__file__).parent.parent / "touched_hours.sql").read_text()
 _LINES = queries(Path(__file__).with_name("lines.sql"))
 

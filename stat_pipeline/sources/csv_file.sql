@@ -49,7 +49,8 @@ SELECT source_id, time_text, t, reject_reason, callid, queuename, agent, event,
 FROM (SELECT r.*,
              CASE WHEN reject_reason IS NULL AND is_event_time(time_text)
                   THEN CAST(time_text AS timestamptz) END AS t
-      FROM csv_raw r) parsed
+      FROM csv_raw r
+      OFFSET 0) parsed  -- each time parsed once, not once per use below
 WHERE t IS NULL OR t < :earliest OR t >= :latest  -- set aside afterwards (lines.sql)
    OR (t >= :start AND t < :end
        AND (CAST(:until AS timestamptz) IS NULL OR t <= CAST(:until AS timestamptz)))
