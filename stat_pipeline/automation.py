@@ -13,11 +13,26 @@ find outcomes) and of the day before it (to know an outcome has no ENTERQUEUE). 
 touched hours of a cluster (hours less than the look-ahead apart) are requested as ONE range
 run, which copies every hour before it classifies any: hour-by-hour runs, in whatever order,
 can classify an hour before a neighbour's rows are copied (a test reproduces the double count
-that gives). Range runs attach their figures to each hour as observations (run_metadata.py).
+that gives). Range runs attach each hour's own figures to that hour (run_metadata.py).
 
 Only complete hours are requested; the cursor stops before the first row of the hour in
 progress, so that row is seen again, and requested, once its hour has closed: a crash
-between two ticks loses nothing (re-running an hour is harmless).
+between two ticks loses nothing (re-running an hour is harmless). Only the hour in progress
+holds the cursor: a row dated later (within the plausible window, time_window.py) does not,
+its hour is requested by the closed-hour sweep when it closes; a row outside the window
+touches no hour at all (touched_hours.sql), so one row dated 2200 can neither pin the cursor
+nor make a tick request every hour up to it.
+
+Catch-up in bounded steps: a cluster longer than ``STAT_CATCHUP_CHUNK_HOURS`` hours or
+holding more than ``STAT_CATCHUP_CHUNK_ROWS`` new rows (a first tick over years of rows, a
+login left open for months) is requested as several runs, oldest first, tagged
+``stat_pipeline/chunk`` = "k/n". Successive chunks overlap by the look-ahead + 1 hours, so
+every hour is classified last by a run that has copied the 25 hours on both sides of it, in
+whatever order the runs' steps interleave (``chunk_ranges``); the daemon's pool starts them
+in the order requested, which agent times (they read the state rows before a chunk) need.
+
+Failed, killed or half-written hours are re-requested by the ``stale_hours`` sensor
+(healing.py).
 """
 import datetime as dt
 import json
@@ -26,6 +41,7 @@ from typing import Optional
 
 import dagster as dg
 
+from stat_pipeline.healing import MAX_RUNTIME_SECONDS, healing
 from stat_pipeline.partitions import KEY_FORMAT, hour_floor
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sources import QueueLogSource
@@ -48,18 +64,76 @@ def hour_ranges(hours: list[dt.datetime], max_gap: dt.timedelta) -> list[tuple[d
     return ranges
 
 
-def requests_for(hours: list[dt.datetime], max_id: int,
-                 lookahead: dt.timedelta) -> list[dg.RunRequest]:
-    """One range run per cluster of touched hours."""
-    return [range_request(first, last, f"{first:%Y%m%d%H}-{last:%Y%m%d%H}@{max_id}", "new rows")
-            for first, last in hour_ranges(hours, lookahead)]
+# Chunk sizes, measured (docs/performance.md, bench/run.py): SQL costs ~20 us per source row
+# over the five assets and Dagster ~1.2 ms per asset-hour on the PostgreSQL instance (~35 ms
+# on the default SQLite one). 336 hours x 5 assets: ~2 s of bookkeeping on PostgreSQL, ~60 s
+# on SQLite; 250,000 rows: ~5 s of SQL. So a chunk ends in seconds to a minute, and the
+# 25-hour overlap re-does 7% of the work.
+CHUNK_HOURS = int(os.environ.get("STAT_CATCHUP_CHUNK_HOURS", "336"))
+CHUNK_ROWS = int(os.environ.get("STAT_CATCHUP_CHUNK_ROWS", "250000"))
+CHUNK_TAG = "stat_pipeline/chunk"
+
+
+def chunk_ranges(first: dt.datetime, last: dt.datetime, rows_per_hour: dict[dt.datetime, int],
+                 lookahead: dt.timedelta, max_hours: int = 0, max_rows: int = 0
+                 ) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Split the cluster [first, last] into runs of at most ``max_hours`` hours and about
+    ``max_rows`` rows (a single hour may hold more), oldest first, each starting
+    ``lookahead`` + 1 hours before the previous one ends.
+
+    Why that is correct in any order of the runs and their steps: an hour's classification
+    reads the rows of the ``lookahead`` around it. An hour inside one chunk only has them in
+    that chunk; an hour in an overlap has them in the union of its two chunks, and whichever
+    of the two classifies it last has, by then, had both copies done (each run copies before
+    it classifies). Chunks are at least three overlaps long, so overlaps never meet."""
+    max_hours = max_hours or CHUNK_HOURS
+    max_rows = max_rows or CHUNK_ROWS
+    overlap = int(lookahead / HOUR) + 1
+    size_floor = 3 * overlap
+    max_hours = max(max_hours, size_floor)
+    chunks: list[tuple[dt.datetime, dt.datetime]] = []
+    start = first
+    while True:
+        end, rows = start, rows_per_hour.get(start, 0)
+        while end < last and int((end - start) / HOUR) + 1 < max_hours:
+            following = rows_per_hour.get(end + HOUR, 0)
+            if rows + following > max_rows and int((end - start) / HOUR) + 1 >= size_floor:
+                break
+            end += HOUR
+            rows += following
+        if last - end < overlap * HOUR and int((last - start) / HOUR) + 1 <= max_hours:
+            end = last  # too short a tail for a chunk of its own (a short one is correct too)
+        chunks.append((start, end))
+        if end >= last:
+            return chunks
+        start = end - (overlap - 1) * HOUR
+
+
+def requests_for(hours: list[dt.datetime], max_id: int, lookahead: dt.timedelta,
+                 rows_per_hour: Optional[dict[dt.datetime, int]] = None,
+                 reason: str = "new rows") -> list[dg.RunRequest]:
+    """One range run per cluster of touched hours; a large cluster in chunks (chunk_ranges),
+    oldest first."""
+    requests = []
+    for first, last in hour_ranges(hours, lookahead):
+        chunks = chunk_ranges(first, last, rows_per_hour or {}, lookahead)
+        for k, (start, end) in enumerate(chunks, 1):
+            request = range_request(start, end, f"{start:%Y%m%d%H}-{end:%Y%m%d%H}@{max_id}",
+                                    reason if len(chunks) == 1 else f"{reason}, catch-up")
+            if len(chunks) > 1:
+                request = request.with_replaced_attrs(
+                    tags={**request.tags, CHUNK_TAG: f"{k}/{len(chunks)}"})
+            requests.append(request)
+    return requests
 
 
 def range_request(first: dt.datetime, last: dt.datetime, run_key: Optional[str],
                   reason: str) -> dg.RunRequest:
+    # dagster/max_runtime: with run monitoring on (dagster.yaml), a run whose worker was
+    # killed is failed after this instead of staying "started" for ever; then healed
     return dg.RunRequest(run_key=run_key, tags={
         RANGE_START: first.strftime(KEY_FORMAT), RANGE_END: last.strftime(KEY_FORMAT),
-        "stat_pipeline/reason": reason})
+        "stat_pipeline/reason": reason, "dagster/max_runtime": MAX_RUNTIME_SECONDS})
 
 
 def plan_new_rows(touched: list[tuple[int, Optional[dt.datetime], bool]], cursor: int,
@@ -72,12 +146,15 @@ def plan_new_rows(touched: list[tuple[int, Optional[dt.datetime], bool]], cursor
     Besides the hours rows touch, every hour that has closed since the last tick is
     requested once, rows or not: a logged-in agent accrues time in a quiet hour too. On the
     first tick history is left alone (the rows bring their hours)."""
-    open_hour = hour_floor(now)
+    hour_in_progress = hour_floor(now)
+    open_hour = hour_in_progress
     if partitions_end is not None:
         open_hour = min(open_hour, partitions_end)
     last_closed = open_hour - HOUR
+    # only the hour in progress holds the cursor: rows dated later (or beyond the partitions)
+    # would hold it for as long as they are ahead, and every tick would re-read them
     waiting = [row_id for row_id, hour, own in touched
-               if own and hour is not None and hour >= open_hour]
+               if own and hour == hour_in_progress and hour == open_hour]
     max_id = max((row_id for row_id, _, _ in touched), default=cursor)
     new_cursor = min(waiting) - 1 if waiting else max_id
     hours = {h for _, h, _ in touched if h is not None and first_partition <= h < open_hour}
@@ -89,10 +166,20 @@ def plan_new_rows(touched: list[tuple[int, Optional[dt.datetime], bool]], cursor
     counts = {
         "rows": len({row_id for row_id, _, _ in touched}),
         "rows_in_open_hour": len(set(waiting)),
+        "rows_without_plausible_time": len({r for r, h, own in touched if own and h is None}),
         "rows_before_partitions": len({r for r, h, _ in touched
                                        if h is not None and h < first_partition}),
     }
     return sorted(hours), max(new_cursor, cursor), max(last_closed, closed_through or last_closed), counts
+
+
+def rows_per_hour(touched: list[tuple[int, Optional[dt.datetime], bool]]) -> dict[dt.datetime, int]:
+    """New rows per own hour: what sizes the catch-up chunks."""
+    counts: dict[dt.datetime, int] = {}
+    for _, hour, own in touched:
+        if own and hour is not None:
+            counts[hour] = counts.get(hour, 0) + 1
+    return counts
 
 
 def _read_cursor(raw: Optional[str]) -> tuple[int, Optional[dt.datetime], Optional[str]]:
@@ -144,13 +231,25 @@ def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
             touched, cursor, closed_through, dt.datetime.now(dt.timezone.utc), first_partition,
             partitions_end)
         max_id = max((row_id for row_id, _, _ in touched), default=cursor)
-        requests = requests_for(hours, max_id, dt.timedelta(hours=LOOKAHEAD_HOURS))
+        requests = requests_for(hours, max_id, dt.timedelta(hours=LOOKAHEAD_HOURS),
+                                rows_per_hour(touched))
         state = _write_cursor(new_cursor, new_closed, new.resume_at(new_cursor))
+        if counts["rows_without_plausible_time"]:
+            context.log.warning(
+                f"{counts['rows_without_plausible_time']} new row(s) have no plausible time "
+                "(empty, unreadable, or outside STAT_EARLIEST_EVENT_TIME .. now + "
+                "STAT_MAX_FUTURE_HOURS): they touch no hour; the copy keeps them aside")
         if not requests:
             return dg.SensorResult(skip_reason=dg.SkipReason(
                 f"no complete hour to request (rows up to id {max_id})"), cursor=state)
-        context.log.info(f"rows {cursor + 1}..{max_id}: {counts}; {len(hours)} hour(s) in "
-                         f"{len(requests)} run(s); cursor {cursor} -> {new_cursor}")
+        chunks = [r for r in requests if CHUNK_TAG in r.tags]
+        message = (f"rows {cursor + 1}..{max_id}: {counts}; {len(hours)} hour(s) in "
+                   f"{len(requests)} run(s)"
+                   + (f", {len(chunks)} of them catch-up chunks of at most {CHUNK_HOURS} hours "
+                      f"({chunks[0].tags[RANGE_START]} .. {chunks[-1].tags[RANGE_END]}, oldest "
+                      "first)" if chunks else "")
+                   + f"; cursor {cursor} -> {new_cursor}")
+        context.log.info(message)
         return dg.SensorResult(run_requests=requests, cursor=state)
 
     @dg.schedule(
@@ -167,4 +266,5 @@ def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
         first = max(last - 2 * HOUR, first_partition)
         return range_request(first, last, f"schedule-{last:%Y%m%d%H}", "schedule")
 
-    return [queue_log_new_rows], [hourly_safety_net]
+    return [queue_log_new_rows, healing(job_name, partitions,
+                                        dt.timedelta(hours=LOOKAHEAD_HOURS))], [hourly_safety_net]

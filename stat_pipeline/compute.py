@@ -13,10 +13,12 @@ from stat_pipeline.commands.processes import owned_tempdir
 from stat_pipeline.definitions import DIMENSIONS_JOB, HOURLY_JOB, QUIET, build_definitions
 from stat_pipeline.export import export_tables
 from stat_pipeline.instance import bulk_instance, raise_for_failure, run_job
-from stat_pipeline.partitions import KEY_FORMAT, hour_floor, hourly_partitions
+from stat_pipeline.automation import LOOKAHEAD_HOURS, chunk_ranges, hour_ranges
+from stat_pipeline.partitions import KEY_FORMAT, hourly_partitions
 from stat_pipeline.resources import Warehouse, WazoConfig, dispose_engines, warehouse_engine
 from stat_pipeline.sources import QueueLogSource, file_source, read_conservation
 from stat_pipeline.sql import query
+from stat_pipeline.time_window import TimeWindow, time_window_from_env
 from stat_pipeline.warehouse.embedded import EmbeddedPostgres
 
 HOUR = dt.timedelta(hours=1)
@@ -45,6 +47,7 @@ class StagedRows(QueueLogSource):
 class ComputeResult:
     hours: int = 0
     first_hour: Optional[dt.datetime] = None
+    runs: int = 0
     files: dict[str, int] = field(default_factory=dict)
     rejects: dict[str, int] = field(default_factory=dict)
     # conservation of the file's rows: rows_read = rows_copied + sum(kept_aside.values())
@@ -58,6 +61,31 @@ class ComputeResult:
         return (f"{self.rows_read} rows read = {self.rows_copied} copied + {kept} kept aside"
                 + (f" ({by_reason})" if by_reason else "")
                 + ("" if self.rows_read == self.rows_copied + kept else " -- DO NOT ADD UP"))
+
+
+# A cluster longer than this (a login left open for years) is computed in overlapping chunks:
+# the 1-year benchmark set (8,767 hours) is one run at ~280 MB; longer spans are split
+# instead of growing Dagster's per-run memory.
+COMPUTE_CHUNK_HOURS = 9_000
+
+
+def _nothing_to_compute(queue_log: Path, counts, window: TimeWindow,
+                        until: Optional[dt.datetime]) -> str:
+    """One line: why a file gives no hour to compute."""
+    if counts.n == 0:
+        return f"{queue_log}: no queue_log row in the file, nothing to compute"
+    parts = [f"{counts.n} row(s) read"]
+    if counts.no_time:
+        parts.append(f"{counts.no_time} without a usable time"
+                     + (f" (e.g. {counts.no_time_reason})" if counts.no_time_reason else ""))
+    if counts.implausible:
+        parts.append(f"{counts.implausible} outside the plausible window "
+                     f"{window.earliest:%Y-%m-%d} .. now + {window.max_future} "
+                     "(STAT_EARLIEST_EVENT_TIME, STAT_MAX_FUTURE_HOURS)")
+    rest = counts.n - counts.no_time - counts.implausible
+    if rest and until:
+        parts.append(f"{rest} after --until {until.isoformat()}")
+    return f"{queue_log}: no row with a usable time, nothing to compute: " + ", ".join(parts)
 
 
 def parse_instant(value: str) -> dt.datetime:
@@ -80,30 +108,44 @@ def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
                              keep_unknown_agents=keep_unknown_agents)
     wazo_config.document()  # a bad config fails here, in one line, before any work
     engine = warehouse_engine(warehouse_url)
+    window = time_window_from_env()
+    earliest, latest = window.bounds()
+    plan = {"earliest": earliest, "latest": latest, "until": until,
+            "lookahead": f"{LOOKAHEAD_HOURS} hours"}
     with engine.begin() as conn:
         source.stage(conn, *ALL_TIME)
         conn.execute(_q("keep_staged"))
-        bounds = conn.execute(_q("bounds")).one()
+        hours = [h.replace(tzinfo=dt.timezone.utc) for (h,) in conn.execute(_q("plan_hours"), plan)]
+        counts = conn.execute(_q("counts"), plan).one()
+    if not hours:
+        with engine.begin() as conn:
+            conn.execute(_q("drop_staged"))
+        raise ValueError(_nothing_to_compute(queue_log, counts, window, until))
     staged = StagedRows(name=source.source_name(), until=source.until)
     result = ComputeResult()
     instance = instance or dg.DagsterInstance.ephemeral()
-    if bounds.first is not None:
-        first = hour_floor(bounds.first)
-        # hours that start before --until; without it, up to the hour of the last row
-        end = hour_floor(until - dt.timedelta(microseconds=1)) + HOUR if until \
-            else hour_floor(bounds.last) + HOUR
-        if end > first:
-            defs = build_definitions(
-                partitions=hourly_partitions(start=first.replace(hour=0), end=end),
-                source=staged, warehouse=warehouse, wazo_config=wazo_config)
-            dims = defs.resolve_job_def(DIMENSIONS_JOB).execute_in_process(instance=instance, run_config=QUIET)
-            assert dims.success
-            run = run_job(defs.resolve_job_def(HOURLY_JOB), instance, QUIET, {
-                "dagster/asset_partition_range_start": first.strftime(KEY_FORMAT),
-                "dagster/asset_partition_range_end": (end - HOUR).strftime(KEY_FORMAT)})
-            raise_for_failure(run, instance)
-            result.first_hour = first
-            result.hours = int((end - first) / HOUR)
+    lookahead = dt.timedelta(hours=LOOKAHEAD_HOURS)
+    # one run per cluster of hours less than the look-ahead apart (copy before classify
+    # holds inside each; clusters further apart do not read each other's rows), a very
+    # long cluster in overlapping chunks (automation.chunk_ranges)
+    runs = [chunk for first, last in hour_ranges(hours, lookahead)
+            for chunk in chunk_ranges(first, last, {}, lookahead, max_hours=COMPUTE_CHUNK_HOURS,
+                                      max_rows=1 << 62)]
+    defs = build_definitions(
+        partitions=hourly_partitions(start=runs[0][0].replace(hour=0), end=runs[-1][1] + HOUR),
+        source=staged, warehouse=warehouse, wazo_config=wazo_config)
+    dims = defs.resolve_job_def(DIMENSIONS_JOB).execute_in_process(instance=instance, run_config=QUIET)
+    assert dims.success
+    done: set[dt.datetime] = set()
+    for first, last in runs:
+        run = run_job(defs.resolve_job_def(HOURLY_JOB), instance, QUIET, {
+            "dagster/asset_partition_range_start": first.strftime(KEY_FORMAT),
+            "dagster/asset_partition_range_end": last.strftime(KEY_FORMAT)})
+        raise_for_failure(run, instance)
+        done.update(first + k * HOUR for k in range(int((last - first) / HOUR) + 1))
+    result.first_hour = runs[0][0]
+    result.hours = len(done)
+    result.runs = len(runs)
     with engine.begin() as conn:
         result.rows_read = conn.exec_driver_sql("SELECT count(*) FROM compute_staged_rows").scalar()
         conn.execute(_q("drop_staged"))

@@ -6,8 +6,87 @@ DROP TABLE IF EXISTS compute_staged_rows;
 CREATE UNLOGGED TABLE compute_staged_rows AS SELECT * FROM incoming_queue_log;
 DROP TABLE incoming_queue_log
 
--- name: bounds
-SELECT min("time") AS first, max("time") AS last FROM compute_staged_rows
+-- name: counts
+-- What the file held, for the one line that says why nothing can be computed.
+SELECT count(*) AS n,
+       count(*) FILTER (WHERE "time" IS NULL) AS no_time,
+       -- the sources' reason for one of them (an unreadable or implausible time)
+       min(reject_reason) FILTER (WHERE "time" IS NULL) AS no_time_reason,
+       count(*) FILTER (WHERE "time" IS NOT NULL
+                        AND NOT ("time" >= :earliest AND "time" < :latest)) AS implausible
+FROM compute_staged_rows
+
+-- name: plan_hours
+-- The hours to compute: those holding a plausible row (inside [earliest, latest) and before
+-- :until), and those an agent state carries (a login, a pause or a membership lasts until
+-- the agent's next state row, else until :until or the last row; a wrap-up its seconds, at
+-- most the look-ahead). Never a row outside the window: one row in 1970 or 2200 made
+-- compute plan every hour in between (hundreds of thousands).
+WITH plausible AS (
+    SELECT "time", agent, event, data1, data2, data3, data4, data5 FROM compute_staged_rows
+    WHERE "time" >= :earliest AND "time" < :latest
+      AND (CAST(:until AS timestamptz) IS NULL OR "time" < :until)
+),
+last_row AS (SELECT max("time") AS t FROM plausible),
+first_row AS (SELECT min("time") AS t FROM plausible),
+outcomes AS (
+    -- an outcome without its ENTERQUEUE is a call dated end - talk - wait (at most the
+    -- look-ahead before), maybe in an hour without rows: after a gap in the data, that hour
+    -- must be planned too (not before the first row: as before, such calls start the file)
+    SELECT "time",
+           CASE WHEN event IN ('COMPLETEAGENT', 'COMPLETECALLER') THEN i1 + i2
+                WHEN event IN ('TRANSFER', 'BLINDTRANSFER') THEN i3 + i4
+                WHEN event = 'ATTENDEDTRANSFER' AND data1 IN ('BRIDGE', 'APP') THEN i3 + i4
+                WHEN event = 'ATTENDEDTRANSFER' THEN i4 + i5
+                ELSE i3
+           END AS seconds
+    FROM (SELECT p.*,
+                 CASE WHEN data1 ~ '^\s*[0-9]{1,9}\s*$' THEN CAST(btrim(data1) AS integer) ELSE 0 END AS i1,
+                 CASE WHEN data2 ~ '^\s*[0-9]{1,9}\s*$' THEN CAST(btrim(data2) AS integer) ELSE 0 END AS i2,
+                 CASE WHEN data3 ~ '^\s*[0-9]{1,9}\s*$' THEN CAST(btrim(data3) AS integer) ELSE 0 END AS i3,
+                 CASE WHEN data4 ~ '^\s*[0-9]{1,9}\s*$' THEN CAST(btrim(data4) AS integer) ELSE 0 END AS i4,
+                 CASE WHEN split_part(data5, '|', 1) ~ '^\s*[0-9]{1,9}\s*$'
+                      THEN CAST(btrim(split_part(data5, '|', 1)) AS integer) ELSE 0 END AS i5
+          FROM plausible p
+          WHERE event IN ('COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER', 'BLINDTRANSFER',
+                          'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT', 'LEAVEEMPTY',
+                          'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')) o
+),
+states AS (
+    SELECT "time", event,
+           lead("time") OVER (PARTITION BY agent ORDER BY "time") AS next_time
+    FROM plausible
+    WHERE event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSEALL', 'UNPAUSEALL',
+                    'PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER')
+)
+SELECT date_trunc('hour', "time" AT TIME ZONE 'UTC') AS hour FROM plausible
+UNION
+SELECT generate_series(date_trunc('hour', s."time" AT TIME ZONE 'UTC'),
+                       date_trunc('hour', coalesce(s.next_time,
+                                                   CAST(:until AS timestamptz) - interval '1 microsecond',
+                                                   l.t) AT TIME ZONE 'UTC'),
+                       interval '1 hour')
+FROM states s CROSS JOIN last_row l
+WHERE s.event <> 'AGENTCALLBACKLOGOFF'  -- a logged-off agent accrues no time
+UNION
+SELECT generate_series(date_trunc('hour', "time" AT TIME ZONE 'UTC'),
+                       date_trunc('hour', least(
+                           "time" + make_interval(secs => least(
+                               CASE WHEN data1 ~ '^\s*[0-9]{1,9}\s*$'
+                                    THEN CAST(btrim(data1) AS integer) ELSE 0 END,
+                               extract(epoch FROM CAST(:lookahead AS interval)))),
+                           coalesce(CAST(:until AS timestamptz) - interval '1 microsecond',
+                                    'infinity')) AT TIME ZONE 'UTC'),
+                       interval '1 hour')
+FROM plausible
+WHERE event = 'WRAPUPSTART'
+UNION
+SELECT date_trunc('hour', greatest(
+           o."time" - make_interval(secs => least(
+               o.seconds, extract(epoch FROM CAST(:lookahead AS interval)))),
+           f.t) AT TIME ZONE 'UTC')
+FROM outcomes o CROSS JOIN first_row f
+ORDER BY 1
 
 -- name: stage_range
 CREATE TEMP TABLE incoming_queue_log ON COMMIT DROP AS

@@ -10,7 +10,8 @@ Configuration comes from the environment (never from files in the repo):
   STAT_SOURCE_TIMEZONE   IANA zone of a naive/text time column at the source (default UTC)
   STAT_CONFD_JSON        optional confd.json (queues, agents, contexts)
   STAT_KEEP_UNKNOWN_AGENTS  "1": keep statistics of agents unknown to the config
-  STAT_PARTITIONS_START  first hourly partition, default 2024-01-01-00:00
+  STAT_PARTITIONS_START  first hourly partition; unset: the day of the source's earliest
+                         plausible row (else the warehouse's earliest hour, else 2024-01-01)
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from stat_pipeline.automation import automation
 from stat_pipeline.assets.dimensions import dimension_assets
 from stat_pipeline.assets.queue_log import queue_log_assets
 from stat_pipeline.assets.queue_stats import queue_stats_assets
-from stat_pipeline.partitions import hourly_partitions
+from stat_pipeline.partitions import hourly_partitions, partitions_start_from_env
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import (CsvQueueLogSource, PostgresQueueLogSource, QueueLogSource,
                                    file_source)
@@ -57,11 +58,15 @@ def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
                       source: Optional[QueueLogSource] = None,
                       warehouse: Optional[Warehouse] = None,
                       wazo_config: Optional[WazoConfig] = None) -> dg.Definitions:
-    partitions = partitions or hourly_partitions()
+    partitions = partitions or hourly_partitions(
+        start=partitions_start_from_env() if source is None else None)
     assets = [*queue_log_assets(partitions), *call_assets(partitions),
               *queue_stats_assets(partitions), *agent_assets(partitions), *dimension_assets()]
+    # The checks are left out of the job's selection, not out of its runs: they are still
+    # evaluated and recorded (run_metadata.check_outcomes), but not planned, so a range run
+    # leaves no never-resolved per-hour PLANNED check rows behind.
     hourly_job = dg.define_asset_job(
-        HOURLY_JOB, selection=dg.AssetSelection.assets(*HOURLY_ASSETS),
+        HOURLY_JOB, selection=dg.AssetSelection.assets(*HOURLY_ASSETS).without_checks(),
         description="Copy, classify and aggregate the selected hours (a range is one run).")
     dimensions_job = dg.define_asset_job(
         DIMENSIONS_JOB, selection=dg.AssetSelection.assets("stat_queue", "stat_agent"),

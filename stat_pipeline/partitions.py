@@ -1,7 +1,15 @@
-"""Hourly partitions by event time, UTC."""
+"""Hourly partitions by event time, UTC.
+
+The first partition: ``STAT_PARTITIONS_START`` if set; else the day of the source's earliest
+plausible row (``first_partition_from_source``, read when the definitions load), so that a
+first start neither plans hours years before the data nor misses history before 2024; else,
+when the source cannot be read at load (down, a file), the earliest hour the warehouse's
+ledger holds, and 2024-01-01 for a new warehouse.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from typing import Optional
 
@@ -22,6 +30,83 @@ def hourly_partitions(start: Optional[dt.datetime] = None,
         end_date=end.strftime(KEY_FORMAT) if end else None,
         timezone="UTC",
     )
+
+
+# The earliest row is searched among the first rows by id (ids grow with arrival; the
+# primary key index reads them in order): bounded work at every code-location load, on a
+# table of any size. A row dated earlier but stored later is reported by the sensor as
+# "rows_before_partitions".
+FIRST_ROWS_SCANNED = 100_000
+_log = logging.getLogger(__name__)
+
+
+def _read_only_engine(url: str, timezone: str = "UTC"):
+    from sqlalchemy import NullPool, create_engine
+
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+    # a few seconds at most: the code location must load even with the source down
+    return create_engine(url, poolclass=NullPool, connect_args={
+        "connect_timeout": 5,
+        "options": f"-c default_transaction_read_only=on -c timezone={timezone} "
+                   "-c statement_timeout=20000"})
+
+
+def first_partition_from_source(url: str, table: str, timezone: str = "UTC",
+                                now: Optional[dt.datetime] = None) -> Optional[dt.datetime]:
+    """The UTC day of the earliest plausible row (time_window.py) among the first rows of
+    the source table; None when there is none or the source cannot be read."""
+    from stat_pipeline.time_window import time_window_from_env
+    from stat_pipeline.touched_hours import safe_time
+
+    earliest, latest = time_window_from_env().bounds(now)
+    time_of = safe_time('s."time"')
+    engine = _read_only_engine(url, timezone)
+    try:
+        with engine.connect() as conn:
+            cursor = conn.connection.dbapi_connection.cursor()
+            cursor.execute(
+                f"SELECT min(t) FROM (SELECT {time_of} AS t FROM {table} s "
+                f"ORDER BY id LIMIT {FIRST_ROWS_SCANNED}) x WHERE t >= %(e)s AND t < %(l)s",
+                {"e": earliest, "l": latest})
+            (first,) = cursor.fetchone()
+    except Exception as exc:  # noqa: BLE001 - any failure: fall back, in one line
+        _log.warning("partitions: source %s not readable at load (%s); falling back", table,
+                     str(getattr(exc, "orig", exc)).strip().splitlines()[0])
+        return None
+    finally:
+        engine.dispose()
+    if first is None:
+        return None
+    return hour_floor(first).replace(hour=0)
+
+
+def first_partition_from_ledger(url: str) -> Optional[dt.datetime]:
+    """The earliest hour the warehouse has written (partition_writes), as a fallback."""
+    engine = _read_only_engine(url)
+    try:
+        with engine.connect() as conn:
+            first = conn.exec_driver_sql("SELECT min(hour) FROM partition_writes").scalar()
+    except Exception:  # noqa: BLE001 - a new or unreachable warehouse: no answer
+        return None
+    finally:
+        engine.dispose()
+    return hour_floor(first).replace(hour=0) if first else None
+
+
+def partitions_start_from_env() -> Optional[dt.datetime]:
+    """The first partition when STAT_PARTITIONS_START is unset (None: it is set, or nothing
+    is known, and hourly_partitions falls back to its default)."""
+    if os.environ.get("STAT_PARTITIONS_START"):
+        return None
+    start = None
+    if os.environ.get("STAT_SOURCE_URL"):
+        start = first_partition_from_source(
+            os.environ["STAT_SOURCE_URL"], os.environ.get("STAT_SOURCE_TABLE", "queue_log"),
+            os.environ.get("STAT_SOURCE_TIMEZONE", "UTC"))
+    if start is None and os.environ.get("STAT_WAREHOUSE_URL"):
+        start = first_partition_from_ledger(os.environ["STAT_WAREHOUSE_URL"])
+    return start
 
 
 def hour_floor(t: dt.datetime) -> dt.datetime:

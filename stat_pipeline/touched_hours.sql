@@ -1,19 +1,27 @@
--- Run on the SOURCE database (read-only, so no helper functions): which hours do the rows
--- after %(cursor)s touch? Each new row touches the hour of its own time and, when it decides
--- a call, the hour the call started in: the hour of its ENTERQUEUE (same callid and queue,
--- up to the look-ahead before), or, without one, the hour of end - talk - wait (Wazo's
--- "partial call" time). An agent state row (login, pause, membership) touches every hour
--- up to the agent's next state row (or now: the state is still open), and a WRAPUPSTART
--- the hours its wrap-up lasts. "{table}" is replaced by the caller; psycopg2 placeholders.
+-- Run on the SOURCE database (read-only, maybe an old PostgreSQL: no helper functions, no
+-- pg_input_is_valid): which hours do the rows after %(cursor)s touch? Each new row touches the
+-- hour of its own time and, when it decides a call, the hour the call started in: the hour of
+-- its ENTERQUEUE (same callid and queue, up to the look-ahead before, or after: an outcome
+-- logged before its ENTERQUEUE, issue 12 #8), or, without one, the hour of end - talk - wait
+-- (Wazo's "partial call" time). An agent state row (login, pause, membership) touches every
+-- hour up to the agent's next state row (or now: the state is still open), and a WRAPUPSTART
+-- the hours its wrap-up lasts.
+-- "{table}" is replaced by the caller, and SAFE_TIME(x) by an expression that reads x as an
+-- instant or gives NULL (touched_hours.py: old Wazo's text column holds '' and worse, and a
+-- failing CAST would fail every tick). A time outside the plausible window
+-- [%(earliest)s, %(latest)s) counts as no time: such a row touches no hour and never holds the
+-- cursor back (the copy keeps it aside in queue_log_rejects). psycopg2 placeholders.
 WITH new_rows AS (
     -- a naive or text "time" (Asterisk realtime, Wazo <= 20.13) is read in the session's
     -- zone, which is the source's configured zone
-    SELECT id, CAST("time" AS timestamptz) AS "time", callid, queuename, agent, event,
-           data1, data2, data3, data4, data5
-    FROM {table}
-    WHERE id > %(cursor)s
-    ORDER BY id
-    LIMIT %(limit)s
+    SELECT id, CASE WHEN t >= %(earliest)s AND t < %(latest)s THEN t END AS "time",
+           callid, queuename, agent, event, data1, data2, data3, data4, data5
+    FROM (SELECT id, SAFE_TIME(s."time") AS t, callid, queuename, agent, event,
+                 data1, data2, data3, data4, data5
+          FROM {table} s
+          WHERE id > %(cursor)s
+          ORDER BY id
+          LIMIT %(limit)s) r
 ),
 outcomes AS (
     SELECT n.id, n."time", n.callid, n.queuename,
@@ -31,7 +39,21 @@ outcomes AS (
                  CASE WHEN r.data4 ~ '^\s*[0-9]{1,9}\s*$' THEN CAST(btrim(r.data4) AS integer) ELSE 0 END AS i4,
                  CASE WHEN split_part(r.data5, '|', 1) ~ '^\s*[0-9]{1,9}\s*$'
                       THEN CAST(btrim(split_part(r.data5, '|', 1)) AS integer) ELSE 0 END AS i5
-          FROM new_rows r
+          FROM (SELECT id, "time", callid, queuename, event, data1, data2, data3, data4, data5
+                FROM new_rows
+                UNION ALL
+                -- a new ENTERQUEUE takes an outcome logged up to the look-ahead before it
+                -- (writers' clocks, classify_calls.sql): that outcome's hours change too
+                SELECT n.id, o.t, o.callid, o.queuename, o.event,
+                       o.data1, o.data2, o.data3, o.data4, o.data5
+                FROM new_rows n
+                JOIN LATERAL (
+                    SELECT SAFE_TIME(s."time") AS t, s.callid, s.queuename, s.event,
+                           s.data1, s.data2, s.data3, s.data4, s.data5
+                    FROM {table} s
+                    WHERE s.callid = n.callid AND s.queuename = n.queuename
+                ) o ON o.t BETWEEN n."time" - CAST(%(lookahead)s AS interval) AND n."time"
+                WHERE n.event = 'ENTERQUEUE') r
           WHERE r."time" IS NOT NULL AND r.callid IS NOT NULL
             AND r.event IN ('COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER', 'BLINDTRANSFER',
                             'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT', 'LEAVEEMPTY',
@@ -45,10 +67,13 @@ SELECT n.id, generate_series(date_trunc('hour', n."time" AT TIME ZONE 'UTC'),
                              interval '1 hour'), false
 FROM new_rows n
 CROSS JOIN LATERAL (
-    SELECT min(CAST(s."time" AS timestamptz)) AS next_time FROM {table} s
-    WHERE s.agent = n.agent AND CAST(s."time" AS timestamptz) > n."time"
-      AND s.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSEALL', 'UNPAUSEALL',
-                      'PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER')
+    -- the agent's next plausible state row: one in 2200 does not stretch the state to 2200
+    SELECT min(x.t) AS next_time
+    FROM (SELECT SAFE_TIME(s."time") AS t FROM {table} s
+          WHERE s.agent = n.agent
+            AND s.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSEALL',
+                            'UNPAUSEALL', 'PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER')) x
+    WHERE x.t > n."time" AND x.t < %(latest)s
 ) nx
 WHERE n."time" IS NOT NULL
   AND n.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSEALL', 'UNPAUSEALL',
@@ -64,12 +89,13 @@ SELECT n.id, generate_series(date_trunc('hour', n."time" AT TIME ZONE 'UTC'),
 FROM new_rows n
 WHERE n."time" IS NOT NULL AND n.event = 'WRAPUPSTART'
 UNION
-SELECT o.id, date_trunc('hour', CAST(e."time" AS timestamptz) AT TIME ZONE 'UTC'), false
+SELECT o.id, date_trunc('hour', e.t AT TIME ZONE 'UTC'), false
 FROM outcomes o
-JOIN {table} e ON e.callid = o.callid AND e.queuename = o.queuename
-                AND e.event = 'ENTERQUEUE'
-                AND CAST(e."time" AS timestamptz)
-                    BETWEEN o."time" - CAST(%(lookahead)s AS interval) AND o."time"
+JOIN LATERAL (
+    SELECT SAFE_TIME(s."time") AS t FROM {table} s
+    WHERE s.callid = o.callid AND s.queuename = o.queuename AND s.event = 'ENTERQUEUE'
+) e ON e.t BETWEEN o."time" - CAST(%(lookahead)s AS interval)
+                AND o."time" + CAST(%(lookahead)s AS interval)
 UNION
 SELECT o.id, date_trunc('hour', (o."time" - make_interval(secs => least(
            o.seconds, extract(epoch FROM CAST(%(lookahead)s AS interval))))) AT TIME ZONE 'UTC'),

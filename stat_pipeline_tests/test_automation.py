@@ -155,3 +155,150 @@ def test_late_agent_state_row_reopens_the_hours_it_changes(centre):
     centre.log((at("10:15:00"), "NONE", "NONE", "Agent/1001", "PAUSEALL"))
     late = tick(centre, first.cursor)
     assert execute(centre, late) == [("2024-03-01-10:00", "2024-03-01-12:00")]
+
+
+def test_a_row_in_2200_neither_pins_the_cursor_nor_hides_late_rows(centre, monkeypatch):
+    """Issue 12 #3: one row dated 2200 held the cursor; every tick re-read it and everything
+    after it, and once a batch of rows had come after it, new rows were not read at all."""
+    from stat_pipeline import automation
+
+    monkeypatch.setattr(automation, "BATCH_ROWS", 3)
+    centre.log((at("10:00:00"), "a1", "q1", "NONE", "FULL"),
+               (dt.datetime(2200, 1, 1, tzinfo=UTC), "x", "q1", "NONE", "FULL"),
+               (at("11:00:00"), "a2", "q1", "NONE", "FULL"))
+    first = tick(centre, None)
+    assert execute(centre, first) == [("2024-03-01-10:00", "2024-03-01-11:00")]
+    assert json.loads(first.cursor)["row_id"] == 3      # past the 2200 row
+    centre.log(*[(at(f"{h}:00:00"), f"l{h}", "q1", "NONE", "FULL") for h in (13, 14, 15, 16)])
+    second = tick(centre, first.cursor)
+    third = tick(centre, second.cursor)
+    late = [r for result in (second, third) for r in execute(centre, result)]
+    # the late rows' hours, and nothing again: 10:00 and 11:00 are not re-requested
+    assert late == [("2024-03-01-13:00", "2024-03-01-15:00"), ("2024-03-01-16:00",) * 2]
+    assert json.loads(third.cursor)["row_id"] == 7
+    assert [p[0].hour for p in centre.periodic()] == [10, 11, 13, 14, 15, 16]
+
+
+def test_an_agent_state_row_in_2200_does_not_stretch_the_state(centre):
+    centre.log((at("09:00:00"), "NONE", "NONE", "Agent/1", "AGENTCALLBACKLOGIN", "1@default"),
+               (at("09:30:00"), "NONE", "NONE", "Agent/1", "AGENTCALLBACKLOGOFF", "1@default"),
+               (dt.datetime(2200, 1, 1, tzinfo=UTC), "NONE", "NONE", "Agent/1", "PAUSEALL"))
+    result = tick(centre, None)
+    ranges = [(r.tags["dagster/asset_partition_range_start"],
+               r.tags["dagster/asset_partition_range_end"]) for r in result.run_requests]
+    # the logoff lasts until the agent's next plausible state row: none, so up to now, which
+    # is past the test's partitions (2024-03-02-23:00); never up to 2200
+    assert ranges == [("2024-03-01-09:00", "2024-03-02-23:00")]
+
+
+def _text_time_source(centre: CallCentre):
+    """Wazo <= 20.13: a text "time" column whose default is ''."""
+    from stat_pipeline.sources import PostgresQueueLogSource
+
+    with centre.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE asterisk.queue_log_text (\"time\" varchar(26) DEFAULT '', "
+            "callid varchar(32), queuename varchar(32), agent varchar(32), event varchar(32), "
+            "data1 text, data2 text, data3 text, data4 text, data5 text, id SERIAL PRIMARY KEY)")
+    centre.source = PostgresQueueLogSource(url=centre.url, table="asterisk.queue_log_text")
+
+
+def test_empty_or_unreadable_text_times_never_stop_a_tick(centre):
+    """Issue 12 #6: one '' in old Wazo's text column failed the CAST, so every tick failed."""
+    _text_time_source(centre)
+    with centre.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO asterisk.queue_log_text (\"time\", callid, queuename, agent, event, "
+            "data1, data2, data3) VALUES "
+            "('2024-03-01 10:05:00.123456', 'c1', 'q1', 'NONE', 'ENTERQUEUE', '', '06', '1'), "
+            "('', 'c1', 'q1', 'Agent/1', 'CONNECT', '5', 'c1.1', '1'), "
+            "('2024-02-31 10:00:00', 'c1', 'q1', 'Agent/1', 'CONNECT', '5', 'c1.1', '1'), "
+            "('not a time', 'c1', 'q1', 'Agent/1', 'PAUSEALL', '', '', ''), "
+            "('2024-03-01 25:00:00', 'c1', 'q1', 'Agent/1', 'CONNECT', '5', 'c1.1', '1'), "
+            "('0000-01-01 00:00:00', 'c1', 'q1', 'Agent/1', 'CONNECT', '5', 'c1.1', '1'), "
+            "('2024-03-01 12:20:00', 'c1', 'q1', 'Agent/1', 'COMPLETECALLER', '5', '60', '1')")
+        conn.exec_driver_sql("INSERT INTO asterisk.queue_log_text (callid, event) "
+                             "VALUES ('c2', 'ENTERQUEUE')")             # the column default
+    result = tick(centre, None)
+    ranges = [(r.tags["dagster/asset_partition_range_start"],
+               r.tags["dagster/asset_partition_range_end"]) for r in result.run_requests]
+    # the readable rows bring their hours (12:20's outcome re-opens 10:00, its ENTERQUEUE)
+    assert ranges == [("2024-03-01-10:00", "2024-03-01-12:00")]
+    assert json.loads(result.cursor)["row_id"] == 8     # the unreadable rows do not hold it
+
+
+def test_first_tick_over_a_long_history_comes_in_bounded_chunks(warehouse_url, monkeypatch):
+    """Issue 13 #2: a first tick over weeks of rows and a login left open made one run of
+    every hour. Now: bounded chunks, oldest first, overlapping by the look-ahead, that
+    together cover every hour and leave the tables of one run over the whole history."""
+    from stat_pipeline import automation
+    from stat_pipeline.definitions import build_definitions
+    from stat_pipeline.partitions import hourly_partitions
+
+    monkeypatch.setattr(automation, "CHUNK_HOURS", 80)
+    start = DAY - dt.timedelta(days=8)
+    rows = [(start + dt.timedelta(hours=1), "NONE", "NONE", "Agent/1", "AGENTCALLBACKLOGIN",
+             "1@default")]
+    for n in range(0, 7 * 24, 5):   # a call every 5 h for 7 days, some across midnight
+        t = start + dt.timedelta(hours=n, minutes=50)
+        rows += [(t, f"c{n}", "q1", "NONE", "ENTERQUEUE", "", "06", "1"),
+                 (t + dt.timedelta(minutes=15), f"c{n}", "q1", "Agent/1", "CONNECT", "900",
+                  f"c{n}.1", "1"),
+                 (t + dt.timedelta(minutes=20 + n % 3 * 10 * 60), f"c{n}", "q1", "Agent/1",
+                  "COMPLETEAGENT", "900", str(300 + n % 3 * 36000), "1")]
+    results = []
+    for chunked in (True, False):
+        centre = CallCentre(warehouse_url)
+        centre.defs = build_definitions(
+            partitions=hourly_partitions(start=start, end=DAY + dt.timedelta(days=1)),
+            source=centre.source, warehouse=Warehouse(url=warehouse_url),
+            wazo_config=centre.config)
+        if chunked:
+            centre.log(*rows)
+            result = tick(centre, None)
+            spans = execute(centre, result)
+            assert len(spans) > 3
+            keys = [(dt.datetime.strptime(a, "%Y-%m-%d-%H:%M"), dt.datetime.strptime(b, "%Y-%m-%d-%H:%M"))
+                    for a, b in spans]
+            assert all((b - a) / H + 1 <= 80 for a, b in keys)        # bounded
+            assert keys == sorted(keys) and keys[0][0] == start.replace(tzinfo=None)
+            for (_, b), (a2, _) in zip(keys, keys[1:]):
+                assert (b - a2) / H + 1 == 25                          # overlap: look-ahead + 1
+            assert keys[-1][1] == (DAY + dt.timedelta(hours=23)).replace(tzinfo=None)
+            assert [r.tags["stat_pipeline/chunk"] for r in result.run_requests] == [
+                f"{k}/{len(spans)}" for k in range(1, len(spans) + 1)]
+        else:
+            centre.run(start.strftime("%Y-%m-%d-%H:%M"), "2024-03-01-23:00")
+        results.append((centre.calls(), centre.periodic(), centre.classified(),
+                        centre.query("SELECT * FROM stat_agent_periodic ORDER BY 1, 2, 3")))
+        assert len(results[-1][0]) == len(range(0, 7 * 24, 5))
+        centre.close()
+        with centre.engine.begin() as conn:      # the second history in a clean warehouse
+            conn.exec_driver_sql("TRUNCATE queue_log, classified_calls, stat_call_on_queue, "
+                                 "stat_queue_periodic, stat_agent_periodic, queue_log_rejects")
+    assert results[0] == results[1]
+
+
+def test_first_partition_is_the_day_of_the_earliest_plausible_source_row(centre, monkeypatch):
+    """Issue 13 #2: with STAT_PARTITIONS_START unset, partitions started on 2024-01-01
+    whatever the source held. Now from the source's earliest plausible row; with the source
+    unreachable at load, from the warehouse's ledger, else 2024-01-01."""
+    from stat_pipeline.definitions import build_definitions
+
+    centre.log((dt.datetime(1970, 1, 2, tzinfo=UTC), "x", "q1", "NONE", "FULL"),
+               (dt.datetime(2023, 11, 5, 17, 42, tzinfo=UTC), "a", "q1", "NONE", "FULL"),
+               (dt.datetime(2200, 1, 1, tzinfo=UTC), "y", "q1", "NONE", "FULL"))
+    monkeypatch.delenv("STAT_PARTITIONS_START", raising=False)
+    monkeypatch.setenv("STAT_SOURCE_URL", centre.url)
+    monkeypatch.setenv("STAT_SOURCE_TABLE", "asterisk.queue_log")
+    monkeypatch.setenv("STAT_WAREHOUSE_URL", centre.url)
+
+    def start() -> str:
+        partitions = build_definitions().resolve_job_def(HOURLY_JOB).partitions_def
+        return partitions.get_first_partition_key()
+
+    assert start() == "2023-11-05-00:00"
+    monkeypatch.setenv("STAT_SOURCE_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/none")
+    assert start() == "2024-01-01-00:00"              # nothing written yet: the default
+    centre.run("10:00")                               # the ledger now holds 2024-03-01
+    assert start() == "2024-03-01-00:00"

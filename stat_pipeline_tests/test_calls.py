@@ -233,26 +233,6 @@ def test_asset_checks(centre):
     assert bad.bad_sums == 1 and bad.bad_totals == 1
 
 
-def test_range_run_metadata_is_true_per_hour(centre):
-    centre.log((at("10:00:00"), "a1", "q1", "NONE", "ENTERQUEUE", "", "06", "1"),
-               (at("10:00:30"), "a1", "q1", "NONE", "ABANDON", "1", "1", "30"),
-               (at("11:10:00"), "s1", "q1", "NONE", "FULL"),
-               (at("11:20:00"), "s2", "q1", "NONE", "FULL"))
-    result = centre.run("10:00", "11:00")
-    materialized = result.asset_materializations_for_node("stat_call_on_queue")
-    # the run's totals are on every hour, but never under an hour's name
-    assert {m.partition for m in materialized} == {"2024-03-01-10:00", "2024-03-01-11:00"}
-    assert all("calls_full" not in m.metadata and m.metadata["run_calls_full"].value == 2
-               for m in materialized)
-    observed = {e.event_specific_data.asset_observation.partition:
-                e.event_specific_data.asset_observation.metadata
-                for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"
-                and e.asset_key.path == ["stat_call_on_queue"]}
-    assert observed["2024-03-01-10:00"]["calls_abandoned"].value == 1
-    assert observed["2024-03-01-10:00"]["calls_full"].value == 0
-    assert observed["2024-03-01-11:00"]["calls_full"].value == 2
-
-
 def test_lateness_is_measured_on_ingestion(centre):
     # rows of 2024 copied today: more than a year late
     centre.log((at("10:00:00"), "l1", "q1", "NONE", "FULL"))
@@ -261,3 +241,26 @@ def test_lateness_is_measured_on_ingestion(centre):
     assert meta["lateness_max_s"].value > 365 * 86400
     assert meta["lateness_p50_s"].value <= meta["lateness_p99_s"].value <= meta["lateness_max_s"].value
     assert centre.query("SELECT source_time FROM queue_log")[0].source_time.startswith("2024-03-01 10:00:00")
+
+
+def test_queue_name_longer_than_wazo_column_is_kept_aside(centre):
+    # stat_queue.name is varchar(128): such a queue has no stat_queue row, so its calls
+    # would reach stat_call_on_queue without a queue. They stay in classified_calls and
+    # are kept aside as 'not exported', with the reason, and counted.
+    long_queue = "q" * 129
+    centre.log((at("10:00:00"), "l1", long_queue, "NONE", "ENTERQUEUE", "", "06", "1"),
+               (at("10:00:30"), "l1", long_queue, "NONE", "ABANDON", "1", "1", "30"),
+               (at("10:05:00"), "l2", long_queue, "NONE", "FULL"),
+               (at("10:06:00"), "l3", "q" * 128, "NONE", "FULL"))
+    result = centre.run("10:00")
+    assert [(c[0], c[1], c[3]) for c in centre.calls()] == [("l3", "q" * 128, "full")]
+    assert {(r.callid, r.status) for r in centre.classified()} == {
+        ("l1", "abandoned"), ("l2", "full"), ("l3", "full")}
+    rejects = centre.query("SELECT source_id, stage, disposition, reason FROM queue_log_rejects "
+                           "ORDER BY source_id")
+    assert [(r.source_id, r.stage, r.disposition) for r in rejects] == [
+        (1, "classify", "not exported"), (2, "classify", "not exported"),
+        (3, "classify", "not exported")]
+    assert all("queuename longer than 128 characters" in r.reason for r in rejects)
+    meta = result.asset_materializations_for_node("classified_calls")[0].metadata
+    assert meta["rejected_rows_by_disposition"].value == {"not exported": 3}

@@ -24,6 +24,12 @@ Pages (the URLs are for Dagster 1.13):
   asset_partition.png   the same page with one partition selected, showing that partition's
                         metadata. Only taken with --partition KEY.
   asset_overview.png    /assets/stat_queue_periodic: status, latest metadata, definition.
+  asset_plots.png       /assets/stat_queue_periodic?view=events with the metadata section
+                        switched from "Table" to "Plots": each numeric metadata entry plotted
+                        per partition (calls_total, answered_rate, ... hour by hour). The
+                        switch is React state, not in the URL, so the script serves the UI
+                        through a small local proxy that adds a script clicking "Plots" to the
+                        pages it serves for this shot (URL marker ``shot=plots``).
 
 The "Join the Dagster community" modal: on its first visit to a page served from
 http://127.0.0.1 or http://localhost, the UI opens this modal over the page, and plain
@@ -77,7 +83,62 @@ def pages(asset: str, partition: str | None) -> list[tuple[str, str]]:
         shots.append(("asset_partition",
                       f"/assets/{q(asset)}?view=partitions&partition={q(partition, safe='')}"))
     shots.append(("asset_overview", f"/assets/{q(asset)}"))
+    shots.append(("asset_plots", f"/assets/{q(asset)}?view=events&{PLOTS_MARKER}"))
     return shots
+
+
+PLOTS_MARKER = "shot=plots"
+# Added to the HTML the proxy serves: on a page opened with PLOTS_MARKER, click the metadata
+# section's "Plots" switch once it is rendered.
+CLICK_PLOTS = b"""<script>
+if (location.search.includes("%s")) {
+  const t = setInterval(() => {
+    for (const b of document.querySelectorAll("button")) {
+      if (b.textContent.trim() === "Plots") { b.click(); clearInterval(t); return; }
+    }
+  }, 300);
+}
+</script>""" % PLOTS_MARKER.encode()
+
+
+def start_proxy(base: str) -> str:
+    """Serve ``base`` on a free loopback port, adding CLICK_PLOTS to its HTML pages; returns
+    the proxy's base URL. HTTP only (the UI's pages and GraphQL queries), in a daemon thread."""
+    import http.client
+    import http.server
+    import threading
+
+    target = urllib.parse.urlsplit(base)
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k: v for k, v in self.headers.items()
+                       if k.lower() not in ("host", "accept-encoding", "connection")}
+            conn = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=60)
+            conn.request(self.command, self.path, body=body or None, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            if "text/html" in (resp.getheader("Content-Type") or ""):
+                data = data.replace(b"</body>", CLICK_PLOTS + b"</body>", 1)
+            self.send_response(resp.status)
+            for k, v in resp.getheaders():
+                if k.lower() not in ("content-length", "transfer-encoding", "connection",
+                                     "content-encoding"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            conn.close()
+
+        do_GET = do_POST = do_HEAD = _forward
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def wait_for_server(base: str, timeout: float) -> None:
@@ -159,14 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.dismiss_nux:
         dismiss_nux(base)
     open_base, extra = browser_base(base, args.keep_host)
+    proxy_base, proxy_extra = browser_base(start_proxy(base), args.keep_host)
     args.out_dir.mkdir(parents=True, exist_ok=True)
 
     failed = 0
     for name, path in pages(args.asset, args.partition):
         png = args.out_dir / f"{name}.png"
-        url = open_base + path
+        via_proxy = PLOTS_MARKER in path
+        url = (proxy_base if via_proxy else open_base) + path
+        flags = proxy_extra if via_proxy else extra
         t0 = time.monotonic()
-        ok = screenshot(args.chromium, url, png, extra, args.window_size,
+        ok = screenshot(args.chromium, url, png, flags, args.window_size,
                         args.virtual_time_budget, args.timeout)
         took = time.monotonic() - t0
         if ok:

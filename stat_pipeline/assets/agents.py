@@ -15,10 +15,11 @@ from pydantic import Field
 
 from stat_pipeline.assets.dimensions import master_tenant, sync_dimensions
 from stat_pipeline.assets.policies import hourly
-from stat_pipeline.assets.run_metadata import report
+from stat_pipeline.assets.run_metadata import by_hour, report
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sql import query
+from stat_pipeline.warehouse.writes import partition_write
 
 
 def _q(name: str):
@@ -75,19 +76,23 @@ def compute_agent_hours(conn, config: WazoConfig, start: dt.datetime, end: dt.da
     conn.execute(_q("insert_reasons"))
 
 
-def _figures(conn, start: dt.datetime, end: dt.datetime) -> dict:
+def _figures(conn, start: dt.datetime, end: dt.datetime):
     params = {"start": start, "end": end}
-    summary = conn.execute(_q("summary"), params).one()
-    reasons = {r.reason or "(none)": round(float(r.seconds), 3)
-               for r in conn.execute(_q("reasons_summary"), params)}
-    return {
-        "dagster/row_count": summary.n,
-        "agents": summary.agents,
-        "login_seconds": dg.MetadataValue.float(round(float(summary.login_s), 3)),
-        "pause_seconds": dg.MetadataValue.float(round(float(summary.pause_s), 3)),
-        "wrapup_seconds": dg.MetadataValue.float(round(float(summary.wrapup_s), 3)),
-        "pause_seconds_by_reason": dg.MetadataValue.json(reasons),
-    }
+    summaries = by_hour(conn.execute(_q("summary"), params))
+    reasons = by_hour(conn.execute(_q("reasons_summary"), params))
+
+    def of(hour) -> dict:
+        summary = summaries[hour][0] if summaries.get(hour) else None
+        return {
+            "dagster/row_count": summary.n if summary else 0,
+            "agents": summary.agents if summary else 0,
+            **{f"{kind}_seconds": dg.MetadataValue.float(
+                round(float(getattr(summary, f"{kind}_s")) if summary else 0.0, 3))
+               for kind in ("login", "pause", "wrapup")},
+            "pause_seconds_by_reason": dg.MetadataValue.json(
+                {r.reason or "(none)": round(float(r.seconds), 3) for r in reasons.get(hour, [])}),
+        }
+    return of
 
 
 def agent_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -106,9 +111,10 @@ def agent_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
         horizon = (dt.datetime.fromisoformat(source.until) if source.until
                    else dt.datetime.now(dt.timezone.utc))
         with warehouse.engine().begin() as conn:
+            partition_write(conn, "stat_agent_periodic", start, end, context.run_id)
             compute_agent_hours(conn, wazo_config, start, end, horizon,
                                 config.wrapup_lookback_hours)
-            metadata = report(context, conn, _figures)
-        return dg.MaterializeResult(metadata=metadata)
+            report(context, conn, _figures)
+        return dg.MaterializeResult()
 
     return [stat_agent_periodic]

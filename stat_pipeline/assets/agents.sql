@@ -341,7 +341,10 @@ GROUP BY t.hour, t.stat_agent_id, sq.id, t.reason
 HAVING sum(t.d) > interval '0'
 
 -- name: summary
-SELECT count(DISTINCT p.stat_agent_id) AS agents,
+-- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
+-- (run_metadata.py): every hour's materialization gets its own figures. stat_agent_periodic."time" is the hour.
+SELECT p."time" AS hour, grouping(p."time") = 1 AS whole_range,
+       count(DISTINCT p.stat_agent_id) AS agents,
        count(*) AS n,
        coalesce(sum(extract(epoch FROM p.login_time)) FILTER (WHERE p.stat_queue_id IS NULL), 0)
            AS login_s,
@@ -350,9 +353,13 @@ SELECT count(DISTINCT p.stat_agent_id) AS agents,
        coalesce(sum(extract(epoch FROM p.wrapup_time)) FILTER (WHERE p.stat_queue_id IS NULL), 0)
            AS wrapup_s
 FROM stat_agent_periodic p WHERE p."time" >= :start AND p."time" < :end
+GROUP BY GROUPING SETS ((p."time"), ())
 
 -- name: reasons_summary
-SELECT reason, sum(extract(epoch FROM pause_time)) AS seconds
+-- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
+-- (run_metadata.py): every hour's materialization gets its own figures.
+SELECT "time" AS hour, grouping("time") = 1 AS whole_range, reason,
+       sum(extract(epoch FROM pause_time)) AS seconds
 FROM stat_agent_pause_reason
 WHERE "time" >= :start AND "time" < :end AND stat_queue_id IS NULL
-GROUP BY reason ORDER BY reason
+GROUP BY GROUPING SETS (("time", reason), (reason)) ORDER BY reason

@@ -15,11 +15,12 @@ import dagster as dg
 from pydantic import Field
 
 from stat_pipeline.assets.dimensions import sync_dimensions
-from stat_pipeline.assets.policies import hourly
-from stat_pipeline.assets.run_metadata import report
+from stat_pipeline.assets.policies import hourly, subsettable_asset
+from stat_pipeline.assets.run_metadata import by_hour, check_outcomes, report
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sql import analyze_after_bulk, query
+from stat_pipeline.warehouse.writes import partition_write
 
 WAZO_STATUSES = ("answered", "abandoned", "timeout", "leaveempty", "full", "closed",
                  "joinempty", "divert_ca_ratio", "divert_waittime")
@@ -53,33 +54,44 @@ def _status_metadata(counts: dict[str, int]) -> dict[str, dg.MetadataValue]:
     return meta
 
 
-def _classified_figures(conn, start: dt.datetime, end: dt.datetime) -> dict:
+def _classified_figures(conn, start: dt.datetime, end: dt.datetime):
     params = {"start": start, "end": end}
-    rows = conn.execute(_q("calls_by_status"), params).all()
-    rejects = {r.disposition: r.n for r in conn.execute(_q("rejects_by_disposition"), params)}
-    counts = {r.status: r.n for r in rows}
-    skew = conn.execute(_q("skew"), params).one()
-    return {
-        "dagster/row_count": sum(counts.values()),
-        **_status_metadata(counts),
-        "wait_skew_p99_s": dg.MetadataValue.float(float(skew.p99 or 0)),
-        "calls_pending": counts.get("pending", 0),
-        "calls_no_outcome": counts.get("no_outcome", 0),
-        "calls_partial": sum(r.partial for r in rows),
-        "calls_with_note": sum(r.noted for r in rows),
-        "rejected_rows": sum(rejects.values()),
-        "rejected_rows_by_disposition": dg.MetadataValue.json(rejects),
-    }
+    calls = by_hour(conn.execute(_q("calls_by_status"), params))
+    rejects = by_hour(conn.execute(_q("rejects_by_disposition"), params))
+    skew = {hour: rows[0].p99 for hour, rows in by_hour(conn.execute(_q("skew_by_hour"), params)).items()}
+
+    def of(hour) -> dict:
+        rows = calls.get(hour, [])
+        counts = {r.status: r.n for r in rows}
+        rejected = {r.disposition: r.n for r in rejects.get(hour, [])}
+        return {
+            "dagster/row_count": sum(counts.values()),
+            **_status_metadata(counts),
+            "wait_skew_p99_s": dg.MetadataValue.float(float(skew.get(hour) or 0)),
+            "calls_pending": counts.get("pending", 0),
+            "calls_no_outcome": counts.get("no_outcome", 0),
+            "calls_partial": sum(r.partial for r in rows),
+            "calls_with_note": sum(r.noted for r in rows),
+            # outcome or CONNECT logged before the ENTERQUEUE (writers' clocks), paired with it
+            "calls_paired_before_enterqueue": sum(r.paired_before_enter for r in rows),
+            "rejected_rows": sum(rejected.values()),
+            "rejected_rows_by_disposition": dg.MetadataValue.json(rejected),
+        }
+    return of
 
 
-def _stat_call_figures(conn, start: dt.datetime, end: dt.datetime) -> dict:
-    rows = conn.execute(_q("stat_calls_by_status"), {"start": start, "end": end}).all()
-    counts = {r.status: r.n for r in rows}
-    return {
-        "dagster/row_count": sum(counts.values()),
-        **_status_metadata(counts),
-        "calls_without_queue": sum(r.without_queue for r in rows),
-    }
+def _stat_call_figures(conn, start: dt.datetime, end: dt.datetime):
+    calls = by_hour(conn.execute(_q("stat_calls_by_status"), {"start": start, "end": end}))
+
+    def of(hour) -> dict:
+        rows = calls.get(hour, [])
+        counts = {r.status: r.n for r in rows}
+        return {
+            "dagster/row_count": sum(counts.values()),
+            **_status_metadata(counts),
+            "calls_without_queue": sum(r.without_queue for r in rows),
+        }
+    return of
 
 
 def _checks(conn, params: dict, lookahead_hours: int,
@@ -89,6 +101,7 @@ def _checks(conn, params: dict, lookahead_hours: int,
                              {**params, "max_seconds": lookahead_hours * 3600}).one()
     stale = conn.execute(_q("check_stale_pending"), params).one()
     rejected = conn.execute(_q("check_rejects"), params).scalar()
+    unused = conn.execute(_q("check_unused_outcomes"), params).one()
     skew = conn.execute(_q("skew"), params).one()
     return [
         dg.AssetCheckResult(
@@ -106,6 +119,11 @@ def _checks(conn, params: dict, lookahead_hours: int,
             check_name="plausible_durations", passed=durations.negative + durations.absurd == 0,
             metadata={"negative": durations.negative, "beyond_lookahead": durations.absurd}),
         dg.AssetCheckResult(
+            check_name="unused_outcome_rows", passed=unused.unused == 0,
+            metadata={"unused_outcome_rows": unused.unused,
+                      "unused_by_event": dg.MetadataValue.json(unused.by_event),
+                      "first_unused": unused.first_rows or "-"}),
+        dg.AssetCheckResult(
             check_name="no_stale_pending_calls", passed=stale.stale == 0,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"stale_pending": stale.stale,
@@ -117,7 +135,8 @@ def _checks(conn, params: dict, lookahead_hours: int,
 
 
 def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    @dg.asset(
+    # subsettable, so that jobs run it without planning its checks (check_outcomes)
+    @subsettable_asset(
         name="classified_calls",
         check_specs=[
             dg.AssetCheckSpec("one_call_per_enterqueue", asset="classified_calls",
@@ -125,6 +144,12 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
                                           "classified call (decided or pending)."),
             dg.AssetCheckSpec("plausible_durations", asset="classified_calls",
                               description="No negative wait/talk/ring, none beyond the look-ahead."),
+            dg.AssetCheckSpec("unused_outcome_rows", asset="classified_calls",
+                              description="Every outcome row (COMPLETE*, transfers, ABANDON, "
+                                          "EXITWITHTIMEOUT, LEAVEEMPTY, exits) and CONNECT of "
+                                          "the hours is read by a classified call: fails with "
+                                          "the count and the first rows otherwise (a repeated "
+                                          "row, or a call whose hour is out of date)."),
             dg.AssetCheckSpec("no_stale_pending_calls", asset="classified_calls",
                               description="No call anywhere still pending after the look-ahead "
                                           "(its hour needs re-materializing)."),
@@ -144,7 +169,7 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
                     "that decided it.",
     )
     def classified_calls(context: dg.AssetExecutionContext, config: ClassifyConfig,
-                         warehouse: Warehouse, source: QueueLogSource) -> dg.MaterializeResult:
+                         warehouse: Warehouse, source: QueueLogSource):
         start, end = context.partition_time_window
         horizon = (dt.datetime.fromisoformat(source.until) if source.until
                    else dt.datetime.now(dt.timezone.utc))
@@ -152,14 +177,16 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
                   "lookahead": f"{config.lookahead_hours} hours",
                   "durations_from": config.durations_from}
         with warehouse.engine().begin() as conn:
+            partition_write(conn, "classified_calls", start, end, context.run_id)
             conn.execute(_q("clear_calls"), params)
             calls = conn.execute(query(__file__, "classify_calls.sql"), params).rowcount
             analyze_after_bulk(conn, "classified_calls", calls)
             conn.execute(_q("clear_rejects"), params)
             conn.execute(query(__file__, "classify_rejects.sql"), params)
             checks = _checks(conn, params, config.lookahead_hours, config.skew_warning_seconds)
-            metadata = report(context, conn, _classified_figures)
-        return dg.MaterializeResult(check_results=checks, metadata=metadata)
+            report(context, conn, _classified_figures)
+        yield dg.MaterializeResult()
+        yield from check_outcomes(context, checks)
 
     @dg.asset(
         name="stat_call_on_queue",
@@ -173,11 +200,12 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
         start, end = context.partition_time_window
         params = {"start": start, "end": end}
         with warehouse.engine().begin() as conn:
+            partition_write(conn, "stat_call_on_queue", start, end, context.run_id)
             sync_dimensions(conn, wazo_config, start, end)
             conn.execute(_q("clear_stat_calls"), params)
             rows = conn.execute(query(__file__, "stat_call_on_queue.sql"), params).rowcount
             analyze_after_bulk(conn, "stat_call_on_queue", rows)
-            metadata = report(context, conn, _stat_call_figures)
-        return dg.MaterializeResult(metadata=metadata)
+            report(context, conn, _stat_call_figures)
+        return dg.MaterializeResult()
 
     return [classified_calls, stat_call_on_queue]

@@ -5,24 +5,37 @@ DELETE FROM classified_calls WHERE call_time >= :start AND call_time < :end
 DELETE FROM queue_log_rejects WHERE stage = 'classify' AND hour >= :start AND hour < :end
 
 -- name: calls_by_status
-SELECT status, count(*) AS n, count(*) FILTER (WHERE partial) AS partial,
-       count(*) FILTER (WHERE note IS NOT NULL) AS noted
-FROM classified_calls WHERE call_time >= :start AND call_time < :end
-GROUP BY status ORDER BY status
+-- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
+-- (run_metadata.py): every hour's materialization gets its own figures.
+SELECT hour, grouping(hour) = 1 AS whole_range, status, count(*) AS n,
+       count(*) FILTER (WHERE partial) AS partial, count(*) FILTER (WHERE noted) AS noted,
+       count(*) FILTER (WHERE paired_before_enter) AS paired_before_enter
+FROM (SELECT date_trunc('hour', call_time, 'UTC') AS hour, status, partial,
+             note IS NOT NULL AS noted,
+             coalesce(note LIKE '%before its ENTERQUEUE%', false) AS paired_before_enter
+      FROM classified_calls WHERE call_time >= :start AND call_time < :end) c
+GROUP BY GROUPING SETS ((hour, status), (status)) ORDER BY status
 
 -- name: rejects_by_disposition
-SELECT disposition, count(*) AS n FROM queue_log_rejects
+-- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
+-- (run_metadata.py): every hour's materialization gets its own figures.
+SELECT hour, grouping(hour) = 1 AS whole_range, disposition, count(*) AS n
+FROM queue_log_rejects
 WHERE stage = 'classify' AND hour >= :start AND hour < :end
-GROUP BY disposition
+GROUP BY GROUPING SETS ((hour, disposition), (disposition)) ORDER BY disposition
 
 -- name: clear_stat_calls
 DELETE FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end
 
 -- name: stat_calls_by_status
-SELECT CAST(status AS text) AS status, count(*) AS n,
-       count(*) FILTER (WHERE stat_queue_id IS NULL) AS without_queue
-FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end
-GROUP BY status ORDER BY status
+-- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
+-- (run_metadata.py): every hour's materialization gets its own figures.
+SELECT hour, grouping(hour) = 1 AS whole_range, status, count(*) AS n,
+       count(*) FILTER (WHERE without_queue) AS without_queue
+FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour, CAST(status AS text) AS status,
+             stat_queue_id IS NULL AS without_queue
+      FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end) c
+GROUP BY GROUPING SETS ((hour, status), (status)) ORDER BY status
 
 -- name: check_enterqueues
 -- Every ENTERQUEUE of the hours has exactly one classified call (with an outcome, or pending).
@@ -37,6 +50,32 @@ WHERE call_time >= :start AND call_time < :end AND enter_row_id IS NOT NULL
 SELECT count(*) FILTER (WHERE waittime < 0 OR talktime < 0 OR ringtime < 0) AS negative,
        count(*) FILTER (WHERE waittime > :max_seconds OR talktime > :max_seconds) AS absurd
 FROM classified_calls WHERE call_time >= :start AND call_time < :end
+
+-- name: check_unused_outcomes
+-- Outcome rows (and CONNECTs) of the hours that no classified call read: a call that
+-- disappeared, a repeated row, or a call whose hour is out of date. The rows of a call may lie
+-- in other hours than the call (up to the look-ahead around it), hence the lookup by callid.
+-- Rows without callid or queue are in queue_log_rejects already.
+WITH unused AS (
+    SELECT q.source_id, q."time", q.callid, q.queuename, q.event
+    FROM queue_log q
+    WHERE q."time" >= :start AND q."time" < :end
+      AND q.event IN ('CONNECT', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER', 'BLINDTRANSFER',
+                      'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT', 'LEAVEEMPTY',
+                      'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')
+      AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM classified_calls c
+          WHERE c.callid = q.callid AND c.queuename = q.queuename
+            AND q.source_id IN (c.outcome_row_id, c.connect_row_id, c.exitempty_row_id))
+)
+SELECT (SELECT count(*) FROM unused) AS unused,
+       (SELECT coalesce(jsonb_object_agg(event, n), '{}')
+        FROM (SELECT event, count(*) AS n FROM unused GROUP BY event) e) AS by_event,
+       (SELECT string_agg(format('%s %s %s/%s (row %s)',
+                                 to_char(f."time" AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                                 f.event, f.callid, f.queuename, f.source_id), '; ')
+        FROM (SELECT * FROM unused ORDER BY "time", source_id LIMIT 5) f) AS first_rows
 
 -- name: check_stale_pending
 -- Anywhere in the table: a call still pending past the look-ahead means its hour was not
@@ -59,3 +98,14 @@ SELECT count(*) AS calls,
 FROM classified_calls
 WHERE call_time >= :start AND call_time < :end AND status = 'answered'
   AND waittime_by_events IS NOT NULL AND note IS NULL
+
+-- name: skew_by_hour
+-- The skew query's 99th percentile per hour of [start, end) and (grouping() = 1) the whole
+-- range, in one scan (run_metadata.py): every hour's materialization gets its own figure.
+SELECT hour, grouping(hour) = 1 AS whole_range, percentile_cont(0.99) WITHIN GROUP (ORDER BY d) AS p99
+FROM (SELECT date_trunc('hour', call_time, 'UTC') AS hour,
+             abs(waittime_by_events - waittime) AS d
+      FROM classified_calls
+      WHERE call_time >= :start AND call_time < :end AND status = 'answered'
+        AND waittime_by_events IS NOT NULL AND note IS NULL) c
+GROUP BY GROUPING SETS ((hour), ())

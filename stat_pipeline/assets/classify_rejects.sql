@@ -2,7 +2,7 @@
 -- queue_log (the copy is faithful); this table says what happened to them and why.
 INSERT INTO queue_log_rejects (source, source_id, hour, stage, reason, disposition, raw)
 SELECT q.source, q.source_id, date_trunc('hour', q."time", 'UTC'), 'classify', r.reason,
-       r.disposition, to_jsonb(q) - 'id'
+       r.disposition, to_jsonb(q) - 'id' - 'row_hash'
 FROM queue_log q
 CROSS JOIN LATERAL (
     SELECT q.event IN ('ENTERQUEUE', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER',
@@ -20,6 +20,10 @@ CROSS JOIN LATERAL (
                    THEN 'callid is NULL: the row cannot belong to a call'
                WHEN e.call_event AND length(q.callid) > 32
                    THEN 'callid longer than 32 characters: stat_call_on_queue.callid is varchar(32); the call is in classified_calls only'
+               WHEN e.call_event AND length(q.queuename) > 128
+                   THEN 'queuename longer than 128 characters: stat_queue.name is varchar(128); the call is in classified_calls only'
+               WHEN length(q.queuename) > 128
+                   THEN 'queuename longer than 128 characters: stat_queue.name is varchar(128); no per-queue agent row'
            END AS reason,
            CASE WHEN e.call_event AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
                     THEN 'not exported'
@@ -32,7 +36,7 @@ UNION ALL
 -- Outcome rows whose seconds field was not a number: the call is counted, with the value
 -- taken from the event timestamps (the note of the classified call says which field).
 SELECT q.source, q.source_id, date_trunc('hour', c.call_time, 'UTC'), 'classify', c.note,
-       'repaired', to_jsonb(q) - 'id'
+       'repaired', to_jsonb(q) - 'id' - 'row_hash'
 FROM classified_calls c
 -- the outcome row is at the call's end time: the time index finds it
 JOIN queue_log q ON q."time" = c.end_time AND q.source_id = c.outcome_row_id

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sql import query
+from stat_pipeline.warehouse.writes import lock_warehouse
 
 _ALL_TIME = (dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc),
              dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc))
@@ -29,7 +30,10 @@ def sync_dimensions(conn: Connection, config: WazoConfig,
                     start: Optional[dt.datetime] = None, end: Optional[dt.datetime] = None) -> None:
     """Apply the config and register the queue names of queue_log in [start, end)."""
     document = config.document()
-    conn.execute(_q("lock"))
+    # Hourly runs may sync concurrently: one at a time, or two would insert the same new
+    # name. The warehouse's write lock (not a lock of its own: a stat_call_on_queue write
+    # already holds it when it syncs, and two locks taken in two orders could deadlock).
+    lock_warehouse(conn)
     if document is None:
         conn.execute(_q("clear_config"))
     else:

@@ -1,10 +1,6 @@
 -- The dimension rules of wazo-stat (wazo_stat_algorithm.md section 4), set-based.
 -- Statements run in this order inside the caller's transaction, after store_config.
 
--- name: lock
--- Hourly runs may sync concurrently; one at a time, or two would insert the same new name.
-SELECT pg_advisory_xact_lock(hashtext('stat_pipeline.dimensions'))
-
 -- name: store_config
 INSERT INTO confd_snapshot (singleton, document) VALUES (true, CAST(:document AS jsonb))
 ON CONFLICT (singleton) DO UPDATE SET document = EXCLUDED.document, loaded_at = now()

@@ -26,3 +26,17 @@ def hourly(partitions: dg.PartitionsDefinition, group_name: str) -> dict:
         kinds={"postgres"},
         owners=["team:stat-pipeline"],
     )
+
+
+def subsettable_asset(*, name: str, check_specs, deps, description: str, partitions_def,
+                      backfill_policy, pool, retry_policy, group_name, kinds, owners):
+    """``@dg.asset(name=..., check_specs=..., **hourly(...))`` as a one-asset
+    ``@multi_asset(can_subset=True)``: a job can then select the asset without its checks
+    (``AssetSelection.without_checks()``; a plain @asset with checks cannot be subset).
+    The function yields its MaterializeResult, then ``run_metadata.check_outcomes``."""
+    return dg.multi_asset(
+        name=name,
+        specs=[dg.AssetSpec(name, deps=deps, description=description, group_name=group_name,
+                            kinds=kinds, owners=owners)],
+        check_specs=check_specs, can_subset=True, partitions_def=partitions_def,
+        backfill_policy=backfill_policy, pool=pool, retry_policy=retry_policy)

@@ -2,10 +2,11 @@
 
 import dagster as dg
 
-from stat_pipeline.assets.policies import hourly
-from stat_pipeline.assets.run_metadata import report
+from stat_pipeline.assets.policies import hourly, subsettable_asset
+from stat_pipeline.assets.run_metadata import by_hour, check_outcomes, report
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sql import query
+from stat_pipeline.warehouse.writes import partition_write
 
 
 def _q(name: str):
@@ -24,25 +25,31 @@ def _markdown(rows) -> str:
     return "\n".join(lines)
 
 
-def _figures(conn, start, end) -> dict:
+def _figures(conn, start, end):
     params = {"start": start, "end": end}
-    rows = conn.execute(_q("per_queue"), params).all()
-    avg_wait = conn.execute(_q("wait_of_answered"), params).scalar()
-    total = sum(r.total for r in rows)
-    answered = sum(r.answered for r in rows)
-    return {
-        "dagster/row_count": sum(r.hours for r in rows),
-        "calls_total": int(total),
-        "calls_answered": int(answered),
-        "calls_abandoned": int(sum(r.abandoned for r in rows)),
-        "answered_rate": dg.MetadataValue.float(round(answered / total, 4) if total else 0.0),
-        "avg_wait_answered_s": dg.MetadataValue.float(round(float(avg_wait or 0), 1)),
-        "per_queue": dg.MetadataValue.md(_markdown(rows)),
-    }
+    queues = by_hour(conn.execute(_q("per_queue"), params))
+    waits = {hour: rows[0].avg_wait
+             for hour, rows in by_hour(conn.execute(_q("wait_of_answered"), params)).items()}
+
+    def of(hour) -> dict:
+        rows = queues.get(hour, [])
+        total = sum(r.total for r in rows)
+        answered = sum(r.answered for r in rows)
+        return {
+            "dagster/row_count": int(sum(r.hours for r in rows)),
+            "calls_total": int(total),
+            "calls_answered": int(answered),
+            "calls_abandoned": int(sum(r.abandoned for r in rows)),
+            "answered_rate": dg.MetadataValue.float(round(answered / total, 4) if total else 0.0),
+            "avg_wait_answered_s": dg.MetadataValue.float(round(float(waits.get(hour) or 0), 1)),
+            "per_queue": dg.MetadataValue.md(_markdown(rows)),
+        }
+    return of
 
 
 def queue_stats_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    @dg.asset(
+    # subsettable, so that jobs run it without planning its check (check_outcomes)
+    @subsettable_asset(
         name="stat_queue_periodic",
         **hourly(partitions, "queue_stats"),
         deps=["stat_call_on_queue"],
@@ -54,18 +61,20 @@ def queue_stats_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDef
                     "status and the total.",
     )
     def stat_queue_periodic(context: dg.AssetExecutionContext,
-                            warehouse: Warehouse) -> dg.MaterializeResult:
+                            warehouse: Warehouse):
         start, end = context.partition_time_window
         params = {"start": start, "end": end}
         with warehouse.engine().begin() as conn:
+            partition_write(conn, "stat_queue_periodic", start, end, context.run_id)
             conn.execute(_q("clear_periodic"), params)
             conn.execute(query(__file__, "stat_queue_periodic.sql"), params)
             totals = conn.execute(_q("check_totals"), params).one()
-            metadata = report(context, conn, _figures)
+            report(context, conn, _figures)
         check = dg.AssetCheckResult(
             check_name="totals_consistent", passed=totals.bad_sums + totals.bad_totals == 0,
             metadata={"rows_total_not_sum": totals.bad_sums,
                       "rows_total_not_calls": totals.bad_totals})
-        return dg.MaterializeResult(check_results=[check], metadata=metadata)
+        yield dg.MaterializeResult()
+        yield from check_outcomes(context, [check])
 
     return [stat_queue_periodic]

@@ -2,17 +2,25 @@
 DELETE FROM stat_queue_periodic WHERE "time" >= :start AND "time" < :end
 
 -- name: per_queue
-SELECT coalesce(q.name, '(unknown)') AS queue, sum(p.total) AS total, sum(p.answered) AS answered,
+-- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
+-- (run_metadata.py): every hour's materialization gets its own figures.
+SELECT p."time" AS hour, grouping(p."time") = 1 AS whole_range,
+       coalesce(q.name, '(unknown)') AS queue, sum(p.total) AS total, sum(p.answered) AS answered,
        sum(p.abandoned) AS abandoned, sum(p.timeout) AS timeout, sum(p.leaveempty) AS leaveempty,
        sum(p."full" + p.closed + p.joinempty + p.divert_ca_ratio + p.divert_waittime) AS not_queued,
        count(*) AS hours
 FROM stat_queue_periodic p LEFT JOIN stat_queue q ON q.id = p.stat_queue_id
 WHERE p."time" >= :start AND p."time" < :end
-GROUP BY 1 ORDER BY 1
+GROUP BY GROUPING SETS ((p."time", coalesce(q.name, '(unknown)')), (coalesce(q.name, '(unknown)')))
+ORDER BY queue
 
 -- name: wait_of_answered
-SELECT avg(waittime) AS avg_wait FROM stat_call_on_queue
-WHERE "time" >= :start AND "time" < :end AND status = 'answered'
+-- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
+-- (run_metadata.py): every hour's materialization gets its own figures.
+SELECT hour, grouping(hour) = 1 AS whole_range, avg(waittime) AS avg_wait
+FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour, waittime FROM stat_call_on_queue
+      WHERE "time" >= :start AND "time" < :end AND status = 'answered') c
+GROUP BY GROUPING SETS ((hour), ())
 
 -- name: check_totals
 -- total = sum of the status columns = number of stat_call_on_queue rows of that hour and queue

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from stat_pipeline.sources.tailing import _Tail
 
 _COLUMNS = ("callid", "queuename", "agent", "event", "data1", "data2", "data3", "data4", "data5")
-_TOUCHED_HOURS = (Path(__file__).parent.parent / "touched_hours.sql").read_text()
 _LINES = queries(Path(__file__).with_name("lines.sql"))
 
 _CREATE_INCOMING = f"""
@@ -100,16 +99,11 @@ def read_conservation(conn: Connection, source_name: str) -> tuple[int, dict[str
 
 def _touched(dbapi_conn, table: str, after_id: int, limit: int, lookahead_hours: int
              ) -> list[tuple[int, Optional[dt.datetime], bool]]:
-    """touched_hours.sql on ``table`` (psycopg2 placeholders: run on the driver's cursor)."""
-    cursor = dbapi_conn.cursor()
-    try:
-        cursor.execute(_TOUCHED_HOURS.replace("{table}", table),
-                       {"cursor": after_id, "limit": limit, "lookahead": f"{lookahead_hours} hours"})
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    return [(row_id, hour.replace(tzinfo=dt.timezone.utc) if hour else None, own)
-            for row_id, hour, own in rows]
+    """touched_hours.sql on ``table`` (stat_pipeline/touched_hours.py: unreadable and
+    implausible times touch no hour)."""
+    from stat_pipeline.touched_hours import touched
+
+    return touched(dbapi_conn, table, after_id, limit, lookahead_hours)
 
 
 class QueueLogSource(dg.ConfigurableResource):

@@ -1,7 +1,7 @@
 """Every partition write goes through ``partition_write``: one warehouse transaction that
 first takes the warehouse's write lock, so overlapping runs from anywhere (the daemon's runs,
-a CLI backfill, a second deployment on the same warehouse) serialize in PostgreSQL itself,
-and that records which run wrote which hours (``partition_writes``).
+a CLI backfill, ``compute``, a second deployment on the same warehouse) serialize in
+PostgreSQL itself, and that records which run wrote which hours (``partition_writes``).
 
 The lock is one transaction-level advisory lock for the whole warehouse, not one per hour:
 an hour's classification reads the queue_log rows of the 24 hours around it, so writes to
@@ -9,7 +9,23 @@ different hours are not independent, and a year of hours would need 8,760 locks 
 PostgreSQL's shared lock table holds by default). Steps are short SQL transactions that
 already use both cores: serializing them costs nothing measurable, and since every step
 replaces its hours from what the warehouse holds when it gets the lock, any interleaving of
-two runs' steps ends in the tables of one run.
+two runs' steps ends in the tables of one run. It is the warehouse's only lock (the dimension
+sync takes it too, ``lock_warehouse``): two locks taken in two orders could deadlock.
+
+What a writer must do for that to hold:
+
+* call ``partition_write`` before it reads or deletes anything of the warehouse that it will
+  replace or derive from. Work on its own temporary tables may come first (queue_log stages
+  the source's rows, which can take seconds, before it takes the lock), so that the lock is
+  held for warehouse work only;
+* run at READ COMMITTED, PostgreSQL's default: each statement after the lock then sees what
+  the previous holder committed. Under REPEATABLE READ the transaction's snapshot would be
+  the one of its first statement, taken before the lock was granted, and a write would
+  replace rows it cannot see: ``lock_warehouse`` refuses to run there.
+
+The lock only serializes; that a replay can never multiply rows is the copy's own property
+(queue_log.sql: previous copies matched by content) and PostgreSQL's (the unique index of
+migration 0009).
 """
 from __future__ import annotations
 
@@ -23,9 +39,19 @@ from sqlalchemy import Connection, text
 WRITE_LOCK_KEY = 0x57A7_0001
 
 
+class WriteLockError(RuntimeError):
+    """A write transaction that the lock cannot protect (see the module doc)."""
+
+
 def lock_warehouse(conn: Connection) -> None:
     """Wait for, then hold until commit or rollback, the warehouse's write lock."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+    isolation = conn.execute(text(
+        "SELECT current_setting('transaction_isolation') FROM pg_advisory_xact_lock(:key)"),
+        {"key": WRITE_LOCK_KEY}).scalar()
+    if isolation != "read committed":
+        raise WriteLockError(
+            f"warehouse writes need READ COMMITTED transactions, not {isolation.upper()} "
+            "(set default_transaction_isolation back to 'read committed' for the warehouse)")
 
 
 def record_write(conn: Connection, asset: str, start: dt.datetime, end: dt.datetime,

@@ -1,0 +1,64 @@
+"""The sensor's question to the source: which hours do the rows after a cursor touch?
+(touched_hours.sql). Kept apart from the sources because every watched source asks it: a
+database table directly, a tailed flat file on its parsed lines in the warehouse.
+
+The source may be an old PostgreSQL to which we may not add functions, with Wazo <= 20.13's
+text ``time`` column holding '' (its default) or anything else. ``SAFE_TIME(x)`` is therefore
+spelled out inline: a shape test (a regular expression with the ranges of each field) and a
+calendar test (day 31 of a 30-day month) guard the CAST inside a CASE, whose branches
+PostgreSQL evaluates in order; any other text reads as no time (NULL), which touches no hour.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Optional
+
+from stat_pipeline.time_window import TimeWindow, time_window_from_env
+
+_SQL = Path(__file__).with_name("touched_hours.sql").read_text()
+
+# ISO date, optional time (seconds and fractions optional), optional UTC offset: what a
+# PostgreSQL timestamp(tz) prints and what Asterisk's realtime drivers write.
+_SHAPE = (r"^\s*[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+          r"([ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?)?"
+          r"\s*([+-](0[0-9]|1[0-5])(:?[0-5][0-9])?|Z|UTC)?\s*$")
+
+
+def safe_time(column: str) -> str:
+    """SQL: ``column`` (timestamptz, timestamp or text) as timestamptz, NULL if unreadable."""
+    t = f"btrim(CAST({column} AS text))"
+    year, month, day = (f"CAST(substr({t}, {a}, {n}) AS integer)"
+                        for a, n in ((1, 4), (6, 2), (9, 2)))
+    return (f"(CASE WHEN CAST({column} AS text) IS NULL OR CAST({column} AS text) !~ '{_SHAPE}' "
+            f"THEN NULL "
+            # make_date(y, m, 1) cannot fail once the shape holds; + (day - 1) rolls a day 31
+            # of a 30-day month into the next month, which the month comparison catches
+            f"WHEN extract(month FROM make_date({year}, {month}, 1) + ({day} - 1)) <> {month} "
+            f"THEN NULL ELSE CAST({column} AS timestamptz) END)")
+
+
+_SAFE_TIME = re.compile(r"SAFE_TIME\(([^()]*)\)")
+
+
+def render(table: str) -> str:
+    return _SAFE_TIME.sub(lambda m: safe_time(m.group(1)), _SQL).replace("{table}", table)
+
+
+def touched(dbapi_conn, table: str, after_id: int, limit: int, lookahead_hours: int,
+            window: Optional[TimeWindow] = None, now: Optional[dt.datetime] = None
+            ) -> list[tuple[int, Optional[dt.datetime], bool]]:
+    """touched_hours.sql on ``table`` (psycopg2 placeholders: run on the driver's cursor):
+    (row id, UTC hour or None, own) rows; a row without a plausible time gives (id, None, True)."""
+    earliest, latest = (window or time_window_from_env()).bounds(now)
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(render(table), {"cursor": after_id, "limit": limit,
+                                       "lookahead": f"{lookahead_hours} hours",
+                                       "earliest": earliest, "latest": latest})
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return [(row_id, hour.replace(tzinfo=dt.timezone.utc) if hour else None, own)
+            for row_id, hour, own in rows]
