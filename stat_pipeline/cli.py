@@ -102,6 +102,7 @@ def _compute_reporting(args: argparse.Namespace, debug: bool, stderr=None) -> in
                     + " (STAT_TRACEBACK=1 shows the traceback)", 1)
     files = ", ".join(f"{name} ({n} rows)" for name, n in result.files.items())
     print(f"{result.hours} hours computed from {result.first_hour or '-'}; wrote {files} to {args.out}")
+    print(result.conservation_line())
     if result.rejects:
         print("rows kept aside: " + ", ".join(f"{n} {d}" for d, n in result.rejects.items()))
     return 0

@@ -16,7 +16,7 @@ from stat_pipeline.instance import bulk_instance, raise_for_failure, run_job
 from stat_pipeline.automation import LOOKAHEAD_HOURS, chunk_ranges, hour_ranges
 from stat_pipeline.partitions import KEY_FORMAT, hourly_partitions
 from stat_pipeline.resources import Warehouse, WazoConfig, dispose_engines, warehouse_engine
-from stat_pipeline.sources import QueueLogSource, file_source
+from stat_pipeline.sources import QueueLogSource, file_source, read_conservation
 from stat_pipeline.sql import query
 from stat_pipeline.time_window import TimeWindow, time_window_from_env
 from stat_pipeline.warehouse.embedded import EmbeddedPostgres
@@ -50,6 +50,17 @@ class ComputeResult:
     runs: int = 0
     files: dict[str, int] = field(default_factory=dict)
     rejects: dict[str, int] = field(default_factory=dict)
+    # conservation of the file's rows: rows_read = rows_copied + sum(kept_aside.values())
+    rows_read: int = 0
+    rows_copied: int = 0
+    kept_aside: dict[str, int] = field(default_factory=dict)
+
+    def conservation_line(self) -> str:
+        kept = sum(self.kept_aside.values())
+        by_reason = ", ".join(f"{n} {reason}" for reason, n in self.kept_aside.items())
+        return (f"{self.rows_read} rows read = {self.rows_copied} copied + {kept} kept aside"
+                + (f" ({by_reason})" if by_reason else "")
+                + ("" if self.rows_read == self.rows_copied + kept else " -- DO NOT ADD UP"))
 
 
 # A cluster longer than this (a login left open for years) is computed in overlapping chunks:
@@ -136,11 +147,13 @@ def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
     result.hours = len(done)
     result.runs = len(runs)
     with engine.begin() as conn:
+        result.rows_read = conn.exec_driver_sql("SELECT count(*) FROM compute_staged_rows").scalar()
         conn.execute(_q("drop_staged"))
     result.files = export_tables(engine, out_dir)
     with engine.connect() as conn:
         result.rejects = {row.disposition: row.n for row in conn.exec_driver_sql(
             "SELECT disposition, count(*) AS n FROM queue_log_rejects GROUP BY 1")}
+        result.rows_copied, result.kept_aside = read_conservation(conn, source.source_name())
     return result
 
 

@@ -46,6 +46,8 @@ def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         params = {"source": source_name, "start": start, "end": end}
         with warehouse.engine().begin() as conn:
             source.stage(conn, start, end)
+            # conservation: rows read = rows copied + rows kept aside (timeless, duplicates)
+            read = conn.exec_driver_sql("SELECT count(*) FROM incoming_queue_log").scalar()
             # a temporary table is never auto-analyzed, and without statistics the planner
             # takes the hour's rows for a handful (nested loops over a backfill's rows)
             analyze(conn, "incoming_queue_log", coarse=True)
@@ -63,7 +65,9 @@ def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefin
             # rows without a usable time belong to no hour, and duplicates are counted
             # over the run: facts of the run (on the hour, for a one-hour run)
             report(context, conn, lambda c, s, e: _figures(c, source_name, s, e),
-                   {"rows_without_time": rejected, "duplicate_rows_removed": duplicates})
+                   {"rows_without_time": rejected, "duplicate_rows_removed": duplicates,
+                    "rows_read": read, "rows_copied": copied,
+                    "rows_kept_aside": rejected + duplicates})
         if rejected:
             context.log.warning(f"{rejected} source rows have no usable time: see queue_log_rejects")
         return dg.MaterializeResult(metadata={"source": source_name})

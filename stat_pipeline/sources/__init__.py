@@ -9,7 +9,7 @@ takes it from there, so assets downstream never know which source was used.
   (``time,callid,queuename,agent,event,data1..data5``, ``\\N`` = NULL), optionally gzip'ed.
 * ``MysqlDumpQueueLogSource``: a MySQL dump (INSERT statements) of a realtime queue_log table.
 """
-from stat_pipeline.sources.base import NewRows, QueueLogSource, SourceUnavailable
+from stat_pipeline.sources.base import NewRows, QueueLogSource, SourceUnavailable, read_conservation
 from stat_pipeline.sources.csv import CsvQueueLogSource
 from stat_pipeline.sources.files import detect_format, file_source
 from stat_pipeline.sources.flat_file import FlatFileQueueLogSource
@@ -19,4 +19,4 @@ from stat_pipeline.sources.tailing import rotated_files
 
 __all__ = ["CsvQueueLogSource", "FlatFileQueueLogSource", "MysqlDumpQueueLogSource", "NewRows",
            "PostgresQueueLogSource", "QueueLogSource", "SourceUnavailable", "detect_format",
-           "file_source", "rotated_files"]
+           "file_source", "read_conservation", "rotated_files"]

@@ -8,18 +8,22 @@ import gzip
 import io
 import zoneinfo
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Optional, Union
 
 import dagster as dg
 from pydantic import Field
 from sqlalchemy import Connection
 
+from stat_pipeline.sql import queries
+from stat_pipeline.time_window import time_window_from_env
+
 if TYPE_CHECKING:
     from stat_pipeline.resources import Warehouse
     from stat_pipeline.sources.tailing import _Tail
 
 _COLUMNS = ("callid", "queuename", "agent", "event", "data1", "data2", "data3", "data4", "data5")
-_COPY_COLUMNS = "time_text, " + ", ".join(_COLUMNS)
+_LINES = queries(Path(__file__).with_name("lines.sql"))
 
 _CREATE_INCOMING = f"""
 CREATE TEMP TABLE incoming_queue_log (
@@ -48,12 +52,49 @@ class SourceUnavailable(dg.Failure):
 def _raw_copy(conn: Connection, sql: str, stream: IO[bytes]) -> None:
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        cursor.copy_expert(sql, stream)
+        cursor.copy_expert(sql, stream, size=_CHUNK)
     finally:
         cursor.close()
 
 
+_CHUNK = 1 << 20  # bytes per read: large enough that per-chunk work costs nothing
 _EVER = (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc))
+
+
+def copy_lines(conn: Connection, files: list[Union[str, IO[bytes]]], first_line: int = 1) -> None:
+    """Create ``raw_lines``: one row per physical line of ``files`` (numbered from
+    ``first_line``, across the files), whatever bytes they hold."""
+    conn.execute(_LINES["create_raw"])
+    if first_line != 1:
+        conn.execute(_LINES["first_id"], {"first": first_line})
+    _raw_copy(conn, str(_LINES["copy_raw"]), _CleanLines(files))
+
+
+def window_params(until: Optional[str]) -> dict:
+    """The plausible-time window as read now (or at ``until``, the moment a source set to
+    ``until`` pretends to be read), for the parse queries and ``set_aside_implausible``."""
+    window = time_window_from_env()
+    now = None
+    if until:
+        now = dt.datetime.fromisoformat(until)
+        now = now if now.tzinfo else now.replace(tzinfo=dt.timezone.utc)
+    earliest, latest = window.bounds(now)
+    return {"earliest": earliest, "latest": latest, "earliest_text": earliest.isoformat(),
+            "max_future_text": str(window.max_future)}
+
+
+def set_aside_implausible(conn: Connection, window: dict) -> None:
+    """Rows of ``incoming_queue_log`` dated outside the window: ``time`` NULL with the
+    window's reason, so that the queue_log asset keeps them in queue_log_rejects (hour
+    NULL) instead of putting them in an hour (or, before 1970 and from 9999 on, losing them)."""
+    conn.execute(_LINES["set_aside_implausible"], window)
+
+
+def read_conservation(conn: Connection, source_name: str) -> tuple[int, dict[str, int]]:
+    """(rows copied, rows kept aside at ingestion by kind of reason) of a source, from the
+    warehouse: with the rows read, the conservation law ``read = copied + kept aside``."""
+    counts = dict(conn.execute(_LINES["conservation"], {"source": source_name}).all())
+    return counts.pop("copied", 0), counts
 
 
 def _touched(dbapi_conn, table: str, after_id: int, limit: int, lookahead_hours: int
@@ -119,19 +160,29 @@ class NewRows:
 
 
 class _CleanLines(io.RawIOBase):
-    """The bytes of several (possibly gzip'ed) files, one after the other, as valid UTF-8
-    without NUL bytes or carriage returns (Asterisk leaves NULs in the file after a crash; PostgreSQL refuses
-    them). Streamed: nothing is held in memory but one chunk."""
+    """The lines of several (possibly gzip'ed) files, one after the other, as the data of
+    ``COPY raw_lines (line) FROM STDIN`` in text format: one column per line, so that no
+    byte can be special. Backslashes and tabs are escaped (the only bytes that format reads
+    inside a line: NULL markers and escapes start with a backslash), so a quote, 0x01-0x03,
+    ``\\.`` or a field of any length stays in its own line and changes nothing else. Each
+    line is cleaned on the way: invalid UTF-8 becomes U+FFFD, NUL bytes (Asterisk leaves
+    them after a crash; PostgreSQL text cannot hold them) and carriage returns (Windows line
+    ends; never data in queue_log) are dropped. Streamed chunk by chunk with C-speed
+    bytes.replace: nothing is held in memory but one chunk."""
 
     def __init__(self, paths: list[Union[str, IO[bytes]]]) -> None:
         self._paths = list(paths)  # file names, or streams already positioned
         self._current: Optional[IO[bytes]] = None
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._pending = b""
+        self._pending = memoryview(b"")
         self._last = b"\n"
 
     def readable(self) -> bool:
         return True
+
+    @staticmethod
+    def _escaped(data: bytes) -> bytes:
+        return data.replace(b"\\", b"\\\\").replace(b"\t", b"\\t")
 
     def _next_chunk(self) -> bytes:
         while True:
@@ -143,14 +194,19 @@ class _CleanLines(io.RawIOBase):
                 if self._last != b"\n":  # a file cut mid-line must not glue onto the next
                     self._last = b"\n"
                     return b"\n"
-            chunk = self._current.read(1 << 20)
+            chunk = self._current.read(_CHUNK)
             if chunk:
-                # CR: Windows line ends, which COPY would refuse; never data in queue_log
-                text_chunk = self._decoder.decode(chunk.replace(b"\x00", b"")).replace("\r", "")
-                out = text_chunk.encode("utf-8")
+                chunk = chunk.replace(b"\x00", b"").replace(b"\r", b"")
+                try:  # the common case: valid UTF-8 needs no decoding round trip
+                    if self._decoder.getstate()[0]:
+                        raise UnicodeDecodeError("utf-8", b"", 0, 1, "pending bytes")
+                    chunk.decode("utf-8")
+                    out = chunk
+                except UnicodeDecodeError:
+                    out = self._decoder.decode(chunk).encode("utf-8")
                 if out:
                     self._last = out[-1:]
-                    return out
+                    return self._escaped(out)
                 continue
             self._current.close()
             self._current = None
@@ -158,14 +214,14 @@ class _CleanLines(io.RawIOBase):
             self._decoder.reset()
             if tail:
                 self._last = tail[-1:]
-                return tail
+                return self._escaped(tail)
 
     def readinto(self, buffer) -> int:
         if not self._pending:
-            self._pending = self._next_chunk()
+            self._pending = memoryview(self._next_chunk())
         n = min(len(buffer), len(self._pending))
         buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
+        self._pending = self._pending[n:]  # a view: no copy of the rest of the chunk
         return n
 
 

@@ -1,3 +1,45 @@
+-- name: split_lines
+-- raw_lines (line 1: the header) -> csv_raw, one row per data line, split into fields within
+-- the line only, so that nothing in a line can change how the others are split. Lines
+-- without a quote are split at the delimiter (the common case, fast); the others field by
+-- field (:pattern): "..." with "" for a quote is unquoted, any other text is taken as it
+-- is, stray quotes included. Unquoted \N is NULL (our exports' NULL). A line with the
+-- wrong number of fields, or text glued after a closing quote, is kept aside with its line
+-- number. Blank lines are no rows.
+INSERT INTO csv_raw (source_id, time_text, callid, queuename, agent, event,
+                     data1, data2, data3, data4, data5, reject_reason)
+SELECT /* columns */
+FROM (
+    SELECT s.line_no, s.f,
+           CASE WHEN NOT s.whole
+                    THEN format('malformed line %s: text after a closing quote: %s',
+                                s.line_no, left(s.line, 300))
+                WHEN cardinality(s.f) <> :width
+                    THEN format('malformed line %s: %s fields instead of %s: %s', s.line_no,
+                                cardinality(s.f), :width, left(s.line, 300))
+           END AS reason
+    FROM (
+        SELECT l.source_id AS line_no, l.line,
+               CASE WHEN strpos(l.line, '"') = 0
+                    THEN string_to_array(l.line, :delimiter, '\N')
+                    ELSE (SELECT array_agg(CASE WHEN x.m[1] = '\N' THEN NULL
+                                                WHEN x.m[1] ~ '^"([^"]|"")*"$'
+                                                    THEN replace(substr(x.m[1], 2, length(x.m[1]) - 2),
+                                                                 '""', '"')
+                                                ELSE x.m[1] END ORDER BY x.k)
+                          FROM regexp_matches(:delimiter || l.line, :pattern, 'g')
+                               WITH ORDINALITY x(m, k)) END AS f,
+               -- the fields and their delimiters cover the whole line
+               CASE WHEN strpos(l.line, '"') = 0 THEN true
+                    ELSE (SELECT sum(length(x.m[1]) + 1)
+                          FROM regexp_matches(:delimiter || l.line, :pattern, 'g') x(m))
+                         = length(l.line) + 1 END AS whole
+        FROM raw_lines l
+        WHERE l.source_id > 1 AND btrim(l.line, E' \t') <> ''
+        OFFSET 0  -- split each line once, not once for every field taken from it
+    ) s
+) p
+
 -- name: parse_utc
 -- Times with an offset are instants; times without one are UTC.
 INSERT INTO incoming_queue_log (source_id, time_text, "time", reject_reason, callid, queuename,
@@ -7,8 +49,9 @@ SELECT source_id, time_text, t, reject_reason, callid, queuename, agent, event,
 FROM (SELECT r.*,
              CASE WHEN reject_reason IS NULL AND is_event_time(time_text)
                   THEN CAST(time_text AS timestamptz) END AS t
-      FROM csv_raw r) parsed
-WHERE t IS NULL
+      FROM csv_raw r
+      OFFSET 0) parsed  -- each time parsed once, not once per use below
+WHERE t IS NULL OR t < :earliest OR t >= :latest  -- set aside afterwards (lines.sql)
    OR (t >= :start AND t < :end
        AND (CAST(:until AS timestamptz) IS NULL OR t <= CAST(:until AS timestamptz)))
 
@@ -65,6 +108,6 @@ FROM (
         ) c
     ) d
 ) parsed
-WHERE t IS NULL
+WHERE t IS NULL OR t < :earliest OR t >= :latest  -- set aside afterwards (lines.sql)
    OR (t >= :start AND t < :end
        AND (CAST(:until AS timestamptz) IS NULL OR t <= CAST(:until AS timestamptz)))

@@ -2,10 +2,6 @@
 -- warehouse (raw_lines + flat_file.sql's parse, in a scratch transaction that is rolled back),
 -- then touched_hours.sql runs on the view tail_rows.
 
--- name: first_id
--- Line numbers go on from where the previous read stopped, as stage numbers them.
-SELECT setval(pg_get_serial_sequence('raw_lines', 'source_id'), :first, false)
-
 -- name: tail_rows
 -- The new lines, plus the rows of this file already copied to the warehouse (id 0: never
 -- "new") for touched_hours.sql's look-ups: the ENTERQUEUE of a call whose outcome is new,

@@ -1,6 +1,7 @@
 """Which source reads a given log file."""
 from __future__ import annotations
 
+import os
 import re
 from typing import Optional
 
@@ -14,10 +15,27 @@ _MYSQL_LINE = re.compile(r"^(--\s*(MySQL|MariaDB) dump|INSERT\s+(IGNORE\s+)?INTO
                          r"LOCK\s+TABLES\s|DROP\s+TABLE\s|/\*!\d+\s+SET\s)", re.IGNORECASE)
 
 
+def readable_files(path: str) -> list[str]:
+    """The files of ``path`` (a file or a glob of rotations), each checked readable: a
+    directory, a file we may not read or a broken .gz is one clear ValueError line, before
+    any work (instead of a traceback from deep inside a run)."""
+    files = rotated_files(path)
+    for name in files:
+        if os.path.isdir(name):
+            raise ValueError(f"{name} is a directory, not a queue_log file")
+        try:
+            with _open_any(name) as fh:
+                fh.read(1)
+        except (OSError, EOFError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise ValueError(f"{name} cannot be read: {reason}") from None
+    return files
+
+
 def detect_format(path: str) -> str:
     """'csv' (a header naming time, event...), 'asterisk' (flat file) or 'mysql' (a dump),
     from the first line, or for a dump from its first statements."""
-    first = rotated_files(path)[0]
+    first = readable_files(path)[0]
     with _open_any(first) as fh:
         head = [fh.readline(4096).replace(b"\x00", b"").decode("utf-8", "replace").strip()
                 for _ in range(40)]
@@ -39,6 +57,7 @@ def file_source(path: str, fmt: str = "auto", until: Optional[str] = None,
     """The source for a log file: ``fmt`` 'csv', 'asterisk', 'mysql' or 'auto' (from its first
     lines); ``timezone`` reads CSV and dump times written without an offset (flat files are
     epochs: UTC)."""
+    readable_files(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt == "csv":
         return CsvQueueLogSource(path=path, until=until, timezone=timezone)

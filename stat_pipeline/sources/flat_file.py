@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Optional
 from pydantic import Field
 from sqlalchemy import Connection, text
 
-from stat_pipeline.sources.base import (_CREATE_INCOMING, _EVER, NewRows, QueueLogSource, _CleanLines,
-                                        _raw_copy, _touched)
+from stat_pipeline.sources.base import (_CREATE_INCOMING, _EVER, NewRows, QueueLogSource, copy_lines,
+                                        set_aside_implausible, _touched, window_params)
 from stat_pipeline.sources.tailing import _count_lines, _read_tail, rotated_files
 from stat_pipeline.sql import queries
 
@@ -48,14 +48,15 @@ class FlatFileQueueLogSource(QueueLogSource):
         first = tail.segments[0].first_line
         with warehouse.engine().connect() as conn:
             with conn.begin() as scratch:
-                conn.execute(_FLAT["create_raw"])
-                conn.execute(_TAIL["first_id"], {"first": first})
-                _raw_copy(conn, str(_FLAT["copy_raw"]),
-                          _CleanLines([io.BytesIO(seg.data) for seg in tail.segments]))
+                copy_lines(conn, [io.BytesIO(seg.data) for seg in tail.segments], first)
                 conn.execute(text(_CREATE_INCOMING))
                 # every line, after ``until`` too: a row the sensor skipped would be read again
-                # on every tick (requesting the hour of a row stage ignores is harmless)
-                conn.execute(_FLAT["parse"], {"start": _EVER[0], "end": _EVER[1], "until": None})
+                # on every tick (requesting the hour of a row stage ignores is harmless); a
+                # row outside the plausible window has no hour (it never holds a cursor back)
+                window = window_params(None)
+                conn.execute(_FLAT["parse"], {"start": _EVER[0], "end": _EVER[1], "until": None,
+                                              **window})
+                set_aside_implausible(conn, window)
                 conn.execute(_TAIL["tail_rows"], {"source": self.source_name()})
                 rows = _touched(conn.connection.dbapi_connection, "tail_rows", first - 1,
                                 sum(_count_lines(seg.data) for seg in tail.segments),
@@ -64,8 +65,9 @@ class FlatFileQueueLogSource(QueueLogSource):
         return NewRows(rows, tail)
 
     def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
-        conn.execute(_FLAT["create_raw"])
-        _raw_copy(conn, str(_FLAT["copy_raw"]), _CleanLines(rotated_files(self.path)))
+        copy_lines(conn, rotated_files(self.path))
         conn.execute(text(_CREATE_INCOMING))
-        conn.execute(_FLAT["parse"], {"start": start, "end": end, "until": self.until})
+        window = window_params(self.until)
+        conn.execute(_FLAT["parse"], {"start": start, "end": end, "until": self.until, **window})
+        set_aside_implausible(conn, window)
         conn.execute(text("DROP TABLE raw_lines"))

@@ -9,9 +9,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from sqlalchemy import Connection, text
 
-from stat_pipeline.sources.base import QueueLogSource, _CleanLines, _known_zone, _raw_copy
+from stat_pipeline.sources.base import QueueLogSource, _known_zone, copy_lines
 from stat_pipeline.sources.csv import _CREATE_CSV_RAW, _parse_csv_raw
-from stat_pipeline.sources.flat_file import _FLAT
 from stat_pipeline.sql import queries
 
 _MYSQL = queries(Path(__file__).with_name("mysql_dump.sql"))
@@ -44,8 +43,7 @@ class MysqlDumpQueueLogSource(QueueLogSource):
 
     def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
         conn.execute(text(_CREATE_CSV_RAW))
-        conn.execute(_FLAT["create_raw"])
-        _raw_copy(conn, str(_FLAT["copy_raw"]), _CleanLines([self.path]))
+        copy_lines(conn, [self.path])
         conn.execute(_MYSQL["tuples"], {"table": self.table})
         conn.execute(text("DROP TABLE raw_lines"))
         _parse_csv_raw(conn, start, end, self.until, self.timezone)

@@ -6,11 +6,12 @@ import tempfile
 from typing import Optional
 
 from pydantic import Field, field_validator
-from sqlalchemy import Connection, NullPool, create_engine, text
+from sqlalchemy import Connection, NullPool, create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from stat_pipeline.sources.base import (_COLUMNS, _CREATE_INCOMING, QueueLogSource, SourceUnavailable,
-                                        _known_zone, _raw_copy, _touched)
+                                        _known_zone, _raw_copy, _touched, set_aside_implausible,
+                                        window_params)
 
 class PostgresQueueLogSource(QueueLogSource):
     """Wazo's ``queue_log`` table (database ``asterisk``), read through a read-only session."""
@@ -28,12 +29,18 @@ class PostgresQueueLogSource(QueueLogSource):
         return "pg:" + self.table
 
     def _engine(self):
-        url = self.url
-        if url.startswith("postgresql://") or url.startswith("postgres://"):
-            url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+        url = make_url(self.url)
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg2")
         # The session is read-only whatever the account may do: we never write to the PBX.
-        return create_engine(url, poolclass=NullPool, connect_args={
-            "options": f"-c default_transaction_read_only=on -c timezone={self.timezone}"})
+        # Our settings are added after the user's own ``options=`` (kept, never dropped):
+        # the last -c of a name wins, so read-only and the time zone cannot be undone.
+        user_options = url.query.get("options", "")
+        if isinstance(user_options, tuple):
+            user_options = " ".join(user_options)
+        ours = f"-c default_transaction_read_only=on -c timezone={self.timezone}"
+        return create_engine(url.difference_update_query(["options"]), poolclass=NullPool,
+                             connect_args={"options": f"{user_options} {ours}".strip()})
 
     def touched_hours(self, after_id: int, limit: int, lookahead_hours: int
                       ) -> list[tuple[int, Optional[dt.datetime], bool]]:
@@ -47,23 +54,46 @@ class PostgresQueueLogSource(QueueLogSource):
         finally:
             engine.dispose()
 
+    def _time_of(self, cursor) -> str:
+        """The event time as timestamptz. A timestamp(tz) column is cast (an index on it stays
+        usable). A text column (Wazo <= 20.13: varchar, default '') is cast only where it
+        reads as a date and time, checked by a regular expression and the month's length:
+        one '' or other junk must become a row without usable time, never an error that
+        stops every run. Plain SQL, no helper function: the source may be an old
+        PostgreSQL, and it is read-only to us."""
+        cursor.execute("SELECT t.typcategory FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+                       "WHERE a.attrelid = CAST(%(table)s AS regclass) AND a.attname = 'time' "
+                       "AND NOT a.attisdropped", {"table": self.table})
+        found = cursor.fetchone()
+        if not found or found[0] != "S":
+            return 'CAST("time" AS timestamptz)'
+        return ("""CASE WHEN NOT ("time" ~ '^\\s*[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"""
+                """([ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]+)?)?)?"""
+                """\\s*(Z|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?\\s*$') THEN NULL """
+                """WHEN substr(ltrim("time"), 1, 4) = '0000' THEN NULL """
+                """WHEN CAST(substr(ltrim("time"), 9, 2) AS integer) > CAST(extract(day FROM """
+                """CAST(substr(ltrim("time"), 1, 7) || '-01' AS date) + interval '1 month' """
+                """- interval '1 day') AS integer) THEN NULL """
+                """ELSE CAST("time" AS timestamptz) END""")
+
     def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
         spool = tempfile.SpooledTemporaryFile(max_size=64 << 20, mode="w+b")
         source = self._engine()
+        window = window_params(self.until)
         try:
             with source.connect() as src:
-                select = src.connection.dbapi_connection.cursor().mogrify(
-                    # the instant, with its offset, whatever the column's type; twice: the
-                    # typed column is parsed by COPY itself, the text is the source time
-                    f'SELECT id, CAST("time" AS timestamptz), CAST("time" AS timestamptz), '
-                    f'{", ".join(_COLUMNS)} '
-                    f'FROM {self.table} '
-                    f'WHERE (CAST("time" AS timestamptz) >= %(start)s '
-                    f'AND CAST("time" AS timestamptz) < %(end)s'
-                    + ("" if not self.until else ' AND CAST("time" AS timestamptz) <= %(until)s')
-                    + ') OR "time" IS NULL',
-                    {"start": start, "end": end, "until": self.until}).decode()
                 cursor = src.connection.dbapi_connection.cursor()
+                # the rows of the hours, rows without a usable time, and rows outside the
+                # plausible window (kept aside below, never lost); the instant with its
+                # offset (COPY parses it), and the source's own text when it is no time
+                select = cursor.mogrify(
+                    f'SELECT id, parsed_time, coalesce(CAST(parsed_time AS text), CAST("time" AS text)), '
+                    f'{", ".join(_COLUMNS)} '
+                    f'FROM (SELECT q.*, {self._time_of(cursor)} AS parsed_time FROM {self.table} q) s '
+                    f'WHERE parsed_time IS NULL OR parsed_time < %(earliest)s OR parsed_time >= %(latest)s '
+                    f'OR (parsed_time >= %(start)s AND parsed_time < %(end)s'
+                    + ("" if not self.until else ' AND parsed_time <= %(until)s') + ')',
+                    {"start": start, "end": end, "until": self.until, **window}).decode()
                 cursor.copy_expert(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", spool)
                 cursor.close()
         except OperationalError as exc:
@@ -74,3 +104,4 @@ class PostgresQueueLogSource(QueueLogSource):
         conn.execute(text(_CREATE_INCOMING))
         _raw_copy(conn, "COPY incoming_queue_log (source_id, \"time\", time_text, "
                         f"{', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", spool)
+        set_aside_implausible(conn, window)
