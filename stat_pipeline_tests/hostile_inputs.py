@@ -39,7 +39,8 @@ line; every other line is *damaged*. A damaged line's *origins* are the original
 bytes (or line end) it holds: an edit that removes a line end merges two rows, an inserted
 LF splits one. A call (callid) is *touched* if one of its rows is an origin of a damaged
 line, or if its callid occurs in a damaged line's text (an edited callid may have become
-another real callid; backslashes removed, since a dump's ``\\5`` reads as ``5``). Every
+another real callid; backslashes removed, since a dump's ``\\5`` reads as ``5``; also
+matched on letters, digits and ``._/@-`` only, since a reader may clean a damaged byte). Every
 other call must keep exactly its clean statistics: no byte, quote, field length or time in
 one row may change how other rows are read.
 """
@@ -49,6 +50,7 @@ import csv
 import datetime as dt
 import io
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
@@ -234,7 +236,9 @@ class HostileFile:
             touched |= {self.rows[r].callid for r in line.origins if r >= 0}
             text = line.text.decode("latin-1")
             plain = text.replace("\\", "")
-            touched |= {c for c in known_callids if c in text or c in plain}
+            bare = _skeleton(text)
+            touched |= {c for c in known_callids
+                        if c in text or c in plain or (_skeleton(c) and _skeleton(c) in bare)}
         return touched
 
     # -- damage ----------------------------------------------------------------------------
@@ -266,6 +270,13 @@ class HostileFile:
     def blank_lines(self) -> bool:
         return any(not line.text.replace(b"\x00", b"").strip(b" \t\r\x0b\x0c\x1c\x1d\x1e\x1f")
                    for line in self.lines())
+
+
+def _skeleton(value: str) -> str:
+    """Only the ASCII letters, digits and ``.-_/@`` of a text: a reader that cleans a damaged
+    field (drops a NUL, replaces invalid UTF-8 by U+FFFD) keeps these in order, so a callid
+    made from a damaged line is found in the line's skeleton."""
+    return re.sub(r"[^A-Za-z0-9._/@-]", "", value)
 
 
 def render(fmt: str, rows: list[Row]) -> HostileFile:
