@@ -158,7 +158,11 @@ def measure(path: Path, fmt: str, timeout: float, max_rss_mb: float) -> dict:
         stdout, stderr = proc.communicate()
         wall = time.perf_counter() - started
     own = re.search(r"PEAK_RSS_KB=(\d+)", stderr)
-    lines = [ln for ln in (stdout + stderr).splitlines() if ln and not ln.startswith("PEAK_RSS")]
+    # compute's own lines (its summary, its one-line error), else the exception a traceback
+    # ends with; not Dagster's log lines
+    lines = [ln for ln in (stdout + stderr).splitlines()
+             if re.match(r"(\d+ hours computed|rows kept aside|stat-pipeline:)", ln)] or \
+        [ln for ln in stderr.splitlines() if re.match(r"^[\w.]+(Error|Exception|Format)\b", ln)][-1:]
     return {"wall_s": round(wall, 1), "rss_mb": round(int(own.group(1)) / 1024) if own else None,
             "tree_rss_mb": round(tree_peak / 1024), "exit": killed or proc.returncode,
             "said": " | ".join(lines[-2:])[:160]}
