@@ -6,6 +6,8 @@
 Target (issue 12): any input up to 10 MB ends within 60 s and 1 GB. Inputs, generated
 under bench/.data/hostile/ (seeded, so every run measures the same bytes):
 
+  clean-<fmt>   the baseline: the golden day day1_s1 repeated day after day to ~10 MB
+                (~80 days, ~1,900 hours), undamaged
   mixed-<fmt>   the golden day day1_s1 repeated day after day to ~10 MB, in each format we
                 read (csv golden layout, csv export with id, Asterisk flat file, MySQL dump),
                 damaged the way test_fuzz.py does it, densely: random bytes, stray quotes,
@@ -94,6 +96,11 @@ def mixed(fmt: str, mb: float) -> bytes:
                                    ("huge", lambda n: 4)))
 
 
+def clean(fmt: str, mb: float) -> bytes:
+    """The baseline: the same days, undamaged."""
+    return _damaged_days(fmt, mb, ())
+
+
 def times(fmt: str, mb: float) -> bytes:
     """Only absurd times (30 rows): what the planning of hours makes of them, even where
     the bytes of mixed-* stop the run earlier."""
@@ -115,7 +122,7 @@ def noise(fmt: str, mb: float) -> bytes:
 
 
 INPUTS = {f"{name}-{fmt}": (make, fmt) for name, make in
-          (("mixed", mixed), ("times", times), ("oneline", oneline), ("noise", noise)) for fmt in FORMATS}
+          (("clean", clean), ("mixed", mixed), ("times", times), ("oneline", oneline), ("noise", noise)) for fmt in FORMATS}
 
 
 def _tree(pid: int) -> list[int]:
