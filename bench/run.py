@@ -12,10 +12,17 @@ size's own):
               wall time and per step, on two Dagster instances, each into a fresh warehouse:
                 postgres  the bulk instance `stat-pipeline compute` uses (instance.py:
                           PostgreSQL storage, batched events)      -> backfill_s
-                sqlite    the default instance of dagster.yaml     -> backfill_s_sqlite
+                sqlite    Dagster's default instance (SQLite; what    -> backfill_s_sqlite
+                          dagster.yaml gave before `serve`)
                           (30d only by default: Dagster's per-hour bookkeeping makes it slow)
   sql         the database time inside that run (every statement timed at the driver)
   hour        one incremental hour afterwards (the last one), wall and SQL
+  daemon      the way the UI runs it (daemon_runs.py): `stat-pipeline serve` on a fresh
+              warehouse and PostgreSQL instance; a backfill of the whole range launched through
+              GraphQL (launch -> backfill daemon -> run queue -> run worker -> success), and a
+              one-hour run with a sensor's range tags; once with per-hour planned events
+              (Dagster's default) and once with one per asset
+              (DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1)
   compute     `stat-pipeline compute` on the CSV, end to end (its own server, load,
               Dagster, SQL, export)
   rss         peak RSS of the Python process of the backfill / of compute (its own, not its
@@ -34,6 +41,9 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Optional
+
+from daemon_runs import through_daemon
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -55,6 +65,30 @@ def generate(size: str) -> Path:
     return out
 
 
+def load_source(source_url: str, data: Optional[Path]):
+    """A Wazo-like source table; its rows from ``data`` (None: empty). (first, last) time."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(source_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            'CREATE TABLE IF NOT EXISTS queue_log ("time" timestamptz, callid varchar(80), '
+            "queuename varchar(256), agent text, event varchar(20), data1 text, "
+            "data2 text, data3 text, data4 text, data5 text, id serial PRIMARY KEY)")
+        if data is not None:
+            cursor = conn.connection.dbapi_connection.cursor()
+            with open(data / "queue_log.csv", "rb") as fh:
+                cursor.copy_expert(
+                    'COPY queue_log ("time", callid, queuename, agent, event, data1, '
+                    "data2, data3, data4, data5) FROM STDIN WITH (FORMAT csv, HEADER true, "
+                    "NULL '\\N')", fh)
+            conn.exec_driver_sql('CREATE INDEX ON queue_log ("time"); '
+                                 "CREATE INDEX ON queue_log (callid)")
+        first, last = conn.execute(text('SELECT min("time"), max("time") FROM queue_log')).one()
+    engine.dispose()
+    return first, last
+
+
 def step_seconds(instance, run_id: str) -> dict[str, float]:
     """Wall time per step, from its start and end events only (get_run_step_stats reads
     every event of the run: 44,000 materializations for a year, 500 MB of RSS here)."""
@@ -68,7 +102,7 @@ def step_seconds(instance, run_id: str) -> dict[str, float]:
     return {step: round(max(t) - min(t), 2) for step, t in times.items()}
 
 
-def measure(size: str, instances: list[str]) -> dict:
+def measure(size: str, instances: list[str], daemon: list[str]) -> dict:
     """One size, in this process."""
     import dagster as dg
     from sqlalchemy import create_engine, event, text
@@ -88,22 +122,7 @@ def measure(size: str, instances: list[str]) -> dict:
             pg.create_database("asterisk")
             source_url = pg.url("asterisk")
             started = time.perf_counter()
-            engine = create_engine(source_url)
-            with engine.begin() as conn:
-                conn.exec_driver_sql(
-                    'CREATE TABLE queue_log ("time" timestamptz, callid varchar(80), '
-                    "queuename varchar(256), agent text, event varchar(20), data1 text, "
-                    "data2 text, data3 text, data4 text, data5 text, id serial PRIMARY KEY)")
-                cursor = conn.connection.dbapi_connection.cursor()
-                with open(data / "queue_log.csv", "rb") as fh:
-                    cursor.copy_expert(
-                        'COPY queue_log ("time", callid, queuename, agent, event, data1, '
-                        "data2, data3, data4, data5) FROM STDIN WITH (FORMAT csv, HEADER true, "
-                        "NULL '\\N')", fh)
-                conn.exec_driver_sql('CREATE INDEX ON queue_log ("time"); '
-                                     "CREATE INDEX ON queue_log (callid)")
-                first, last = conn.execute(text('SELECT min("time"), max("time") FROM queue_log')).one()
-            engine.dispose()
+            first, last = load_source(source_url, data)
             figures["load_s"] = round(time.perf_counter() - started, 2)
 
             first_hour, last_hour = hour_floor(first), hour_floor(last)
@@ -132,10 +151,11 @@ def measure(size: str, instances: list[str]) -> dict:
                     wazo_config=WazoConfig(confd_json=str(data / "confd.json")))
                 job = defs.resolve_job_def(HOURLY_JOB)
                 with ExitStack() as stack:
-                    if kind == "sqlite":  # what the live instance (dagster.yaml) uses
+                    if kind == "sqlite":  # Dagster's default instance
                         home = tmp / "dagster_home"
                         home.mkdir()
-                        (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
+                        # the instance dagster.yaml gave before `serve`: SQLite, default settings
+                        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
                         instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
                     else:  # what stat-pipeline compute uses (stat_pipeline/instance.py)
                         pg.create_database("dagster")
@@ -164,6 +184,9 @@ def measure(size: str, instances: list[str]) -> dict:
                     figures["calls"] = conn.execute(
                         text("SELECT count(*) FROM stat_call_on_queue")).scalar()
                 wh_engine.dispose()
+            for planned in daemon:  # the way the UI runs it (daemon_runs.py)
+                figures.update(through_daemon(pg, tmp, data, first_hour, last_hour,
+                                              subset=planned == "subset"))
 
     out = tmp_out = Path(tempfile.mkdtemp(prefix="stat-bench-out-"))
     started = time.perf_counter()
@@ -195,22 +218,34 @@ def main() -> int:
     parser.add_argument("--json", default=str(HERE / "results.json"))
     parser.add_argument("--instances", help="comma-separated Dagster instances to backfill on: "
                         "postgres, sqlite (default: both for 30d, postgres for larger sizes)")
+    parser.add_argument("--daemon", help="comma-separated planned-event modes of a backfill "
+                        "through `stat-pipeline serve`'s daemon: per_hour, subset (default: "
+                        "both for 30d, none for larger sizes; 'none' for none)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one size here
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.instances.split(","))))
+        daemon = [] if args.daemon in (None, "", "none") else args.daemon.split(",")
+        print(json.dumps(measure(args.one, args.instances.split(","), daemon)))
         return 0
     results = []
     for size in args.sizes.split(","):
         generate(size)
         instances = args.instances or ("postgres,sqlite" if size == "30d" else "postgres")
-        done = subprocess.run([sys.executable, __file__, "--one", size, "--instances", instances],
+        daemon = args.daemon or ("per_hour,subset" if size == "30d" else "none")
+        done = subprocess.run([sys.executable, __file__, "--one", size, "--instances", instances,
+                               "--daemon", daemon],
                               check=True, capture_output=True, text=True)
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     Path(args.json).write_text(json.dumps(results, indent=1))
     cols = ["size", "rows", "calls", "hours", "load_s", "backfill_s", "backfill_runs", "sql_s",
             "backfill_s_sqlite", "hour_s", "hour_sql_s", "compute_s", "backfill_rss_mb",
             "compute_rss_mb"]
+    for tag in ("per_hour", "subset"):
+        cols += [f"daemon_backfill_s_{tag}", f"daemon_wait_s_{tag}", f"daemon_queue_start_s_{tag}",
+                 f"daemon_run_s_{tag}", f"daemon_run_sql_s_{tag}",
+                 f"dagster_ms_per_asset_hour_{tag}", f"hour_run_s_{tag}",
+                 f"hour_create_to_success_s_{tag}", f"hour_run_sql_s_{tag}",
+                 f"worker_env_batch_{tag}"]
     print(" | ".join(cols))
     for r in results:
         print(" | ".join(str(r.get(c, "")) for c in cols))

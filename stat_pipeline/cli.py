@@ -1,7 +1,8 @@
-"""Command line: ``stat-pipeline compute`` and ``stat-pipeline demo``."""
+"""Command line: ``stat-pipeline compute``, ``stat-pipeline serve`` and ``stat-pipeline demo``."""
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
@@ -22,10 +23,61 @@ def _quiet_dagster() -> None:
         pass
 
 
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def _database_failure(exc: BaseException) -> str | None:
+    """The driver's first words if ``exc`` (or what caused it) is a lost database."""
+    import psycopg2
+    import sqlalchemy.exc
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig is not None:
+            exc = exc.orig
+        if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) or \
+                type(exc).__name__ == "DagsterPostgresException":
+            return str(exc).strip().splitlines()[0]
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def _compute(args: argparse.Namespace) -> int:
+    import logging
+    import os
+
+    from stat_pipeline.commands.processes import terminate_as_interrupt
+
+    # dagster-postgres logs every reconnection attempt to the root logger; the command ends
+    # with one line saying what happened instead
+    logging.getLogger().setLevel(logging.ERROR)
+    terminate_as_interrupt()  # SIGTERM: stop PostgreSQL and remove the temp folder first
+    if os.environ.get("STAT_TRACEBACK") == "1":
+        return _compute_reporting(args, debug=True)
+    # What the libraries print on their way down (psycopg2 prints an error raised inside
+    # COPY's read callback itself) is held back: replayed on success, replaced by the
+    # command's one line on failure.
+    held, sys.stderr = sys.stderr, io.StringIO()
+    try:
+        code = _compute_reporting(args, debug=False, stderr=held)
+        if code == 0:
+            held.write(sys.stderr.getvalue())
+        return code
+    finally:
+        sys.stderr = held
+
+
+def _compute_reporting(args: argparse.Namespace, debug: bool, stderr=None) -> int:
+    from stat_pipeline.commands.processes import Terminated
     from stat_pipeline.compute import compute, parse_instant
     from stat_pipeline.instance import RunFailed
     from stat_pipeline.resources import ConfigError
+
+    def fail(message: str, code: int) -> int:
+        print(f"stat-pipeline: {message}", file=stderr or sys.stderr)
+        return code
 
     try:
         until = parse_instant(args.until) if args.until else None
@@ -36,11 +88,18 @@ def _compute(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         if hasattr(exc, "errors"):  # pydantic: keep the one line a user needs
             exc = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        print(f"stat-pipeline: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc), 2)
     except RunFailed as exc:  # the run's own log (and the warehouse) were in the temp dir
-        print(f"stat-pipeline: {exc}", file=sys.stderr)
-        return 1
+        return fail(_one_line(exc), 1)
+    except KeyboardInterrupt as exc:
+        return fail("stopped", 143 if isinstance(exc, Terminated) else 130)
+    except Exception as exc:  # one line, not pages of Dagster and SQLAlchemy frames
+        if debug:
+            raise
+        lost = _database_failure(exc)
+        return fail((f"the computation's PostgreSQL stopped answering: {lost}" if lost
+                     else f"{type(exc).__name__}: {_one_line(exc)}")
+                    + " (STAT_TRACEBACK=1 shows the traceback)", 1)
     files = ", ".join(f"{name} ({n} rows)" for name, n in result.files.items())
     print(f"{result.hours} hours computed from {result.first_hour or '-'}; wrote {files} to {args.out}")
     if result.rejects:
@@ -52,6 +111,16 @@ def _demo(args: argparse.Namespace) -> int:
     from stat_pipeline.demo import run_demo
 
     return run_demo(Path(args.state_dir), port=args.port, ui=not args.no_ui)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from stat_pipeline.commands.serve import ServeError, serve
+
+    try:
+        return serve(Path(args.state_dir), host=args.host, port=args.port)
+    except ServeError as exc:
+        print(f"stat-pipeline: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--port", type=int, default=3000)
     d.add_argument("--no-ui", action="store_true", help="materialize the sample and stop")
     d.set_defaults(func=_demo)
+    s = sub.add_parser("serve", help="Dagster webserver + daemon on your source, the instance "
+                       "in PostgreSQL (embedded in --state-dir unless STAT_WAREHOUSE_URL / "
+                       "STAT_DAGSTER_PG_URL are set)")
+    s.add_argument("--state-dir", default=".state", help="embedded PostgreSQL and "
+                   "DAGSTER_HOME (default: ./.state)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=3000)
+    s.set_defaults(func=_serve)
     args = parser.parse_args(argv)
     _quiet_dagster()
     return args.func(args)

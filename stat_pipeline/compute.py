@@ -3,13 +3,13 @@ definitions as the live pipeline, in a fresh embedded warehouse."""
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import dagster as dg
 
+from stat_pipeline.commands.processes import owned_tempdir
 from stat_pipeline.definitions import DIMENSIONS_JOB, HOURLY_JOB, QUIET, build_definitions
 from stat_pipeline.export import export_tables
 from stat_pipeline.instance import bulk_instance, raise_for_failure, run_job
@@ -107,12 +107,13 @@ def compute(queue_log: Path, out_dir: Path, config: Optional[Path] = None,
             fmt: str = "auto", timezone: str = "UTC") -> ComputeResult:
     """The one-shot command: its own embedded PostgreSQL, started and stopped here, holding
     the warehouse and the Dagster instance of the run (instance.py: bulk bookkeeping)."""
-    with tempfile.TemporaryDirectory(prefix="stat-compute-") as tmp:
-        with EmbeddedPostgres(Path(tmp) / "pg", fast=True) as pg:
+    # removed on exit, SIGTERM included; left by a SIGKILL, it is removed by the next start
+    with owned_tempdir("stat-compute-") as tmp:
+        with EmbeddedPostgres(tmp / "pg", fast=True) as pg:
             pg.create_database("stat")
             pg.create_database("dagster")
             try:
-                with bulk_instance(pg.url("dagster"), Path(tmp) / "dagster_home") as instance:
+                with bulk_instance(pg.url("dagster"), tmp / "dagster_home") as instance:
                     return compute_into(pg.url("stat"), queue_log, out_dir, config, until,
                                         instance=instance,
                                         keep_unknown_agents=keep_unknown_agents, fmt=fmt,

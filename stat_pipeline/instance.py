@@ -12,10 +12,11 @@ warehouse) and turns on two switches Dagster reads from the environment:
   multi-row INSERTs of 1,000, which the PostgreSQL event log supports and SQLite does not
   (batches, not all at once: the events of a batch wait in memory until it is written);
 - ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS``: one planned event per asset naming
-  the whole hour range, instead of one per hour. Its cost, and why the live instance
-  (``dagster.yaml``) keeps the default: when such a run FAILS, the UI does not mark its
-  hours as failed (they stay "missing"). For a one-shot command that reports its own failure
-  that loses nothing.
+  the whole hour range, instead of one per hour. Its cost: when such a run FAILS, the UI
+  does not mark its hours as failed (they keep their last materialization, or stay
+  "missing"); the run itself shows as failed. The live instance uses it too (``LIVE_SWITCHES``):
+  PostgreSQL writes per-hour planned events one at a time, and a 30-day backfill launched
+  through the daemon spent 271 s writing its 3,635 of them (docs/performance.md).
 
 Connections are pooled (``optimize_for_webserver``): Dagster otherwise opens one per event.
 The URL reaches the instance through an environment variable, not the file, like any
@@ -39,6 +40,14 @@ from dagster._core.execution.api import create_execution_plan, execute_run_itera
 
 URL_VARIABLE = "STAT_BULK_INSTANCE_URL"
 BULK_SWITCHES = {
+    "DAGSTER_EVENT_BATCH_SIZE": "1000",
+    "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
+}
+# The live instance (dagster.yaml, ``stat-pipeline serve``): PostgreSQL from this variable,
+# and these switches in the environment of EVERY process that writes events: the webserver
+# and the daemon (they create runs: planned events) and the run workers (materializations).
+INSTANCE_URL_VARIABLE = "STAT_DAGSTER_PG_URL"
+LIVE_SWITCHES = {
     "DAGSTER_EVENT_BATCH_SIZE": "1000",
     "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
 }

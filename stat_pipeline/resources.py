@@ -86,20 +86,49 @@ class WazoConfig(dg.ConfigurableResource):
         return doc
 
 
+# What Wazo's tables hold (wazo_schema.sql): a longer value fails the dimension sync deep
+# inside a run (StringDataRightTruncation, a 200-line traceback); said here in one line.
+_INT_MAX = 2**31 - 1
+_MAX_CHARS = {
+    ("queues", "name"): (128, "stat_queue.name"),
+    ("queues", "tenant_uuid"): (36, "stat_queue.tenant_uuid"),
+    ("agents", "number"): (128 - len("Agent/"), "stat_agent.name ('Agent/' + number)"),
+    ("agents", "tenant_uuid"): (36, "stat_agent.tenant_uuid"),
+    ("contexts", "name"): (79, "context.name"),
+    ("contexts", "tenant_uuid"): (36, "context.tenant_uuid"),
+}
+
+
 def _config_problems(doc: Any) -> str:
     if not isinstance(doc, dict):
         return "expected a JSON object with master_tenant, queues, agents"
     if not isinstance(doc.get("master_tenant"), str):
         return "'master_tenant' (a tenant uuid string) is missing"
+    if len(doc["master_tenant"]) > 36:
+        return "'master_tenant' is longer than 36 characters (Wazo's tenant uuid columns)"
     for key, fields in (("queues", ("id", "name", "tenant_uuid")),
-                        ("agents", ("id", "number", "tenant_uuid"))):
+                        ("agents", ("id", "number", "tenant_uuid")),
+                        ("contexts", ("name", "tenant_uuid"))):
         items = doc.get(key, [])
+        if key == "contexts" and not isinstance(items, list):
+            continue  # optional: without a list, context 'default' is in the agents' tenant
         if not isinstance(items, list):
             return f"'{key}' must be a list"
         for i, item in enumerate(items):
             missing = [f for f in fields if not isinstance(item, dict) or item.get(f) in (None, "")]
             if missing:
                 return f"{key}[{i}] lacks {', '.join(missing)}"
-            if not isinstance(item["id"], int):
-                return f"{key}[{i}].id must be an integer"
+            if "id" in fields and (not isinstance(item["id"], int) or isinstance(item["id"], bool)
+                                   or not 0 <= item["id"] <= _INT_MAX):
+                return f"{key}[{i}].id must be an integer from 0 to {_INT_MAX}"
+            for field in fields:
+                if field == "id":
+                    continue
+                value = item[field]
+                if not isinstance(value, (str, int)) or isinstance(value, bool):
+                    return f"{key}[{i}].{field} must be a string"
+                limit, column = _MAX_CHARS[(key, field)]
+                if len(str(value)) > limit:
+                    return (f"{key}[{i}].{field} is {len(str(value))} characters long: "
+                            f"{column} holds at most {limit}")
     return ""

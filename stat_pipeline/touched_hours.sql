@@ -1,8 +1,8 @@
 -- Run on the SOURCE database (read-only, so no helper functions): which hours do the rows
 -- after %(cursor)s touch? Each new row touches the hour of its own time and, when it decides
 -- a call, the hour the call started in: the hour of its ENTERQUEUE (same callid and queue,
--- up to the look-ahead before), or, without one, the hour of end - talk - wait (Wazo's
--- "partial call" time). An agent state row (login, pause, membership) touches every hour
+-- up to the look-ahead before, or after: an outcome logged before its ENTERQUEUE), or,
+-- without one, the hour of end - talk - wait (Wazo's "partial call" time). An agent state row (login, pause, membership) touches every hour
 -- up to the agent's next state row (or now: the state is still open), and a WRAPUPSTART
 -- the hours its wrap-up lasts. "{table}" is replaced by the caller; psycopg2 placeholders.
 WITH new_rows AS (
@@ -31,7 +31,18 @@ outcomes AS (
                  CASE WHEN r.data4 ~ '^\s*[0-9]{1,9}\s*$' THEN CAST(btrim(r.data4) AS integer) ELSE 0 END AS i4,
                  CASE WHEN split_part(r.data5, '|', 1) ~ '^\s*[0-9]{1,9}\s*$'
                       THEN CAST(btrim(split_part(r.data5, '|', 1)) AS integer) ELSE 0 END AS i5
-          FROM new_rows r
+          FROM (SELECT id, "time", callid, queuename, event, data1, data2, data3, data4, data5
+                FROM new_rows
+                UNION ALL
+                -- a new ENTERQUEUE takes an outcome logged up to the look-ahead before it
+                -- (writers' clocks, classify_calls.sql): that outcome's hours change too
+                SELECT n.id, CAST(o."time" AS timestamptz), o.callid, o.queuename, o.event,
+                       o.data1, o.data2, o.data3, o.data4, o.data5
+                FROM new_rows n
+                JOIN {table} o ON o.callid = n.callid AND o.queuename = n.queuename
+                              AND CAST(o."time" AS timestamptz)
+                                  BETWEEN n."time" - CAST(%(lookahead)s AS interval) AND n."time"
+                WHERE n.event = 'ENTERQUEUE') r
           WHERE r."time" IS NOT NULL AND r.callid IS NOT NULL
             AND r.event IN ('COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER', 'BLINDTRANSFER',
                             'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT', 'LEAVEEMPTY',
@@ -69,7 +80,8 @@ FROM outcomes o
 JOIN {table} e ON e.callid = o.callid AND e.queuename = o.queuename
                 AND e.event = 'ENTERQUEUE'
                 AND CAST(e."time" AS timestamptz)
-                    BETWEEN o."time" - CAST(%(lookahead)s AS interval) AND o."time"
+                    BETWEEN o."time" - CAST(%(lookahead)s AS interval)
+                        AND o."time" + CAST(%(lookahead)s AS interval)
 UNION
 SELECT o.id, date_trunc('hour', (o."time" - make_interval(secs => least(
            o.seconds, extract(epoch FROM CAST(%(lookahead)s AS interval))))) AT TIME ZONE 'UTC'),

@@ -63,6 +63,15 @@ def warehouse_url(pg_server: PgServer) -> Iterator[str]:
     pg_server.drop_database(name)
 
 
+@pytest.fixture
+def dagster_pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A database of its own for a Dagster instance (dagster.yaml reads STAT_DAGSTER_PG_URL)."""
+    name = f"dagster_{uuid.uuid4().hex[:12]}"
+    pg_server.create_database(name)
+    yield pg_server.url(name)
+    pg_server.drop_database(name)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """Per golden set and table: rows expected / matched / missing / extra."""
     from stat_pipeline_tests import test_golden_parity

@@ -261,3 +261,26 @@ def test_lateness_is_measured_on_ingestion(centre):
     assert meta["lateness_max_s"].value > 365 * 86400
     assert meta["lateness_p50_s"].value <= meta["lateness_p99_s"].value <= meta["lateness_max_s"].value
     assert centre.query("SELECT source_time FROM queue_log")[0].source_time.startswith("2024-03-01 10:00:00")
+
+
+def test_queue_name_longer_than_wazo_column_is_kept_aside(centre):
+    # stat_queue.name is varchar(128): such a queue has no stat_queue row, so its calls
+    # would reach stat_call_on_queue without a queue. They stay in classified_calls and
+    # are kept aside as 'not exported', with the reason, and counted.
+    long_queue = "q" * 129
+    centre.log((at("10:00:00"), "l1", long_queue, "NONE", "ENTERQUEUE", "", "06", "1"),
+               (at("10:00:30"), "l1", long_queue, "NONE", "ABANDON", "1", "1", "30"),
+               (at("10:05:00"), "l2", long_queue, "NONE", "FULL"),
+               (at("10:06:00"), "l3", "q" * 128, "NONE", "FULL"))
+    result = centre.run("10:00")
+    assert [(c[0], c[1], c[3]) for c in centre.calls()] == [("l3", "q" * 128, "full")]
+    assert {(r.callid, r.status) for r in centre.classified()} == {
+        ("l1", "abandoned"), ("l2", "full"), ("l3", "full")}
+    rejects = centre.query("SELECT source_id, stage, disposition, reason FROM queue_log_rejects "
+                           "ORDER BY source_id")
+    assert [(r.source_id, r.stage, r.disposition) for r in rejects] == [
+        (1, "classify", "not exported"), (2, "classify", "not exported"),
+        (3, "classify", "not exported")]
+    assert all("queuename longer than 128 characters" in r.reason for r in rejects)
+    meta = result.asset_materializations_for_node("classified_calls")[0].metadata
+    assert meta["rejected_rows_by_disposition"].value == {"not exported": 3}

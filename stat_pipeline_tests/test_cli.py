@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy import create_engine
+
 
 BIN = Path(sys.executable).parent
 SAMPLE = Path(__file__).resolve().parents[1] / "stat_pipeline" / "sample"
@@ -78,3 +80,16 @@ def test_demo_without_ui_materializes_and_stops_its_server(tmp_path):
     assert "materializing" in done.stdout
     assert (state / "dagster_home" / "dagster.yaml").exists()
     assert _no_postgres_under(state)
+    # Dagster's instance is the `dagster` database of the demo's server, not SQLite
+    assert not (state / "dagster_home" / "history").exists()
+    from stat_pipeline.warehouse.embedded import EmbeddedPostgres
+
+    with EmbeddedPostgres(state / "pg") as pg:
+        engine = create_engine(pg.url("dagster"))
+        try:
+            with engine.connect() as conn:
+                runs = dict(conn.exec_driver_sql(
+                    "SELECT pipeline_name, status FROM runs").all())
+        finally:
+            engine.dispose()
+    assert runs == {"sync_dimensions": "SUCCESS", "hourly_queue_stats": "SUCCESS"}

@@ -44,12 +44,13 @@ def _graphql(port: int, query: str) -> dict:
         return json.loads(resp.read())["data"]
 
 
-def test_webserver_loads_workspace_and_shows_the_asset_graph(tmp_path, warehouse_url):
+def test_webserver_loads_workspace_and_shows_the_asset_graph(tmp_path, warehouse_url, dagster_pg_url):
     port = _free_port()
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
     env = {**os.environ, "DAGSTER_HOME": str(home), "STAT_WAREHOUSE_URL": warehouse_url,
+           "STAT_DAGSTER_PG_URL": dagster_pg_url,
            "STAT_SOURCE_URL": warehouse_url, "STAT_PARTITIONS_START": "2024-03-01-00:00"}
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster-webserver"), "-h", "127.0.0.1", "-p",

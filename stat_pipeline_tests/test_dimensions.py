@@ -71,6 +71,17 @@ def test_without_config_log_queues_are_live_and_none_is_not_a_queue(warehouse_ur
     ('{"master_tenant": "t", "queues": [{"id": 1, "name": "q"}]}', "queues[0] lacks tenant_uuid"),
     ('{"master_tenant": "t", "agents": [{"id": "x", "number": "1", "tenant_uuid": "t"}]}',
      "agents[0].id must be an integer"),
+    # Wazo's column sizes (wazo_schema.sql), said before any work
+    ('{"master_tenant": "t", "queues": [{"id": 1, "name": "%s", "tenant_uuid": "t"}]}' % ("q" * 129),
+     "queues[0].name is 129 characters long: stat_queue.name holds at most 128"),
+    ('{"master_tenant": "t", "agents": [{"id": 1, "number": "%s", "tenant_uuid": "t"}]}' % ("1" * 123),
+     "agents[0].number is 123 characters long"),
+    ('{"master_tenant": "t", "queues": [{"id": 1, "name": "q", "tenant_uuid": "%s"}]}' % ("t" * 37),
+     "queues[0].tenant_uuid is 37 characters long: stat_queue.tenant_uuid holds at most 36"),
+    ('{"master_tenant": "t", "agents": [{"id": 4294967296, "number": "1", "tenant_uuid": "t"}]}',
+     "agents[0].id must be an integer from 0 to 2147483647"),
+    ('{"master_tenant": "t", "contexts": [{"name": "%s", "tenant_uuid": "t"}]}' % ("c" * 80),
+     "contexts[0].name is 80 characters long"),
 ])
 def test_bad_config_is_a_one_line_error(tmp_path, content, message):
     path = tmp_path / "confd.json"

@@ -29,12 +29,13 @@ def _wait_for(what: str, condition, state, proc: subprocess.Popen, log: Path) ->
         time.sleep(1)
 
 
-def test_sensor_keeps_statistics_right_as_rows_arrive(tmp_path, warehouse_url):
+def test_sensor_keeps_statistics_right_as_rows_arrive(tmp_path, warehouse_url, dagster_pg_url):
     centre = CallCentre(warehouse_url)   # creates asterisk.queue_log in the test database
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((PROJECT / "dagster.yaml").read_text())
     env = {**os.environ, "DAGSTER_HOME": str(home), "STAT_WAREHOUSE_URL": warehouse_url,
+           "STAT_DAGSTER_PG_URL": dagster_pg_url,
            "STAT_SOURCE_URL": warehouse_url, "STAT_SOURCE_TABLE": "asterisk.queue_log",
            "STAT_PARTITIONS_START": "2024-03-01-00:00", "STAT_SENSOR_INTERVAL_SECONDS": "5"}
     log = tmp_path / "dagster_dev.log"

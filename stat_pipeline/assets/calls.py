@@ -67,6 +67,8 @@ def _classified_figures(conn, start: dt.datetime, end: dt.datetime) -> dict:
         "calls_no_outcome": counts.get("no_outcome", 0),
         "calls_partial": sum(r.partial for r in rows),
         "calls_with_note": sum(r.noted for r in rows),
+        # outcome or CONNECT logged before the ENTERQUEUE (writers' clocks), paired with it
+        "calls_paired_before_enterqueue": sum(r.paired_before_enter for r in rows),
         "rejected_rows": sum(rejects.values()),
         "rejected_rows_by_disposition": dg.MetadataValue.json(rejects),
     }
@@ -89,6 +91,7 @@ def _checks(conn, params: dict, lookahead_hours: int,
                              {**params, "max_seconds": lookahead_hours * 3600}).one()
     stale = conn.execute(_q("check_stale_pending"), params).one()
     rejected = conn.execute(_q("check_rejects"), params).scalar()
+    unused = conn.execute(_q("check_unused_outcomes"), params).one()
     skew = conn.execute(_q("skew"), params).one()
     return [
         dg.AssetCheckResult(
@@ -105,6 +108,11 @@ def _checks(conn, params: dict, lookahead_hours: int,
         dg.AssetCheckResult(
             check_name="plausible_durations", passed=durations.negative + durations.absurd == 0,
             metadata={"negative": durations.negative, "beyond_lookahead": durations.absurd}),
+        dg.AssetCheckResult(
+            check_name="unused_outcome_rows", passed=unused.unused == 0,
+            metadata={"unused_outcome_rows": unused.unused,
+                      "unused_by_event": dg.MetadataValue.json(unused.by_event),
+                      "first_unused": unused.first_rows or "-"}),
         dg.AssetCheckResult(
             check_name="no_stale_pending_calls", passed=stale.stale == 0,
             severity=dg.AssetCheckSeverity.WARN,
@@ -125,6 +133,12 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
                                           "classified call (decided or pending)."),
             dg.AssetCheckSpec("plausible_durations", asset="classified_calls",
                               description="No negative wait/talk/ring, none beyond the look-ahead."),
+            dg.AssetCheckSpec("unused_outcome_rows", asset="classified_calls",
+                              description="Every outcome row (COMPLETE*, transfers, ABANDON, "
+                                          "EXITWITHTIMEOUT, LEAVEEMPTY, exits) and CONNECT of "
+                                          "the hours is read by a classified call: fails with "
+                                          "the count and the first rows otherwise (a repeated "
+                                          "row, or a call whose hour is out of date)."),
             dg.AssetCheckSpec("no_stale_pending_calls", asset="classified_calls",
                               description="No call anywhere still pending after the look-ahead "
                                           "(its hour needs re-materializing)."),

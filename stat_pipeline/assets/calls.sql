@@ -6,7 +6,8 @@ DELETE FROM queue_log_rejects WHERE stage = 'classify' AND hour >= :start AND ho
 
 -- name: calls_by_status
 SELECT status, count(*) AS n, count(*) FILTER (WHERE partial) AS partial,
-       count(*) FILTER (WHERE note IS NOT NULL) AS noted
+       count(*) FILTER (WHERE note IS NOT NULL) AS noted,
+       count(*) FILTER (WHERE note LIKE '%before its ENTERQUEUE%') AS paired_before_enter
 FROM classified_calls WHERE call_time >= :start AND call_time < :end
 GROUP BY status ORDER BY status
 
@@ -37,6 +38,32 @@ WHERE call_time >= :start AND call_time < :end AND enter_row_id IS NOT NULL
 SELECT count(*) FILTER (WHERE waittime < 0 OR talktime < 0 OR ringtime < 0) AS negative,
        count(*) FILTER (WHERE waittime > :max_seconds OR talktime > :max_seconds) AS absurd
 FROM classified_calls WHERE call_time >= :start AND call_time < :end
+
+-- name: check_unused_outcomes
+-- Outcome rows (and CONNECTs) of the hours that no classified call read: a call that
+-- disappeared, a repeated row, or a call whose hour is out of date. The rows of a call may lie
+-- in other hours than the call (up to the look-ahead around it), hence the lookup by callid.
+-- Rows without callid or queue are in queue_log_rejects already.
+WITH unused AS (
+    SELECT q.source_id, q."time", q.callid, q.queuename, q.event
+    FROM queue_log q
+    WHERE q."time" >= :start AND q."time" < :end
+      AND q.event IN ('CONNECT', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER', 'BLINDTRANSFER',
+                      'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT', 'LEAVEEMPTY',
+                      'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')
+      AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM classified_calls c
+          WHERE c.callid = q.callid AND c.queuename = q.queuename
+            AND q.source_id IN (c.outcome_row_id, c.connect_row_id, c.exitempty_row_id))
+)
+SELECT (SELECT count(*) FROM unused) AS unused,
+       (SELECT coalesce(jsonb_object_agg(event, n), '{}')
+        FROM (SELECT event, count(*) AS n FROM unused GROUP BY event) e) AS by_event,
+       (SELECT string_agg(format('%s %s %s/%s (row %s)',
+                                 to_char(f."time" AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                                 f.event, f.callid, f.queuename, f.source_id), '; ')
+        FROM (SELECT * FROM unused ORDER BY "time", source_id LIMIT 5) f) AS first_rows
 
 -- name: check_stale_pending
 -- Anywhere in the table: a call still pending past the look-ahead means its hour was not

@@ -20,6 +20,10 @@ CROSS JOIN LATERAL (
                    THEN 'callid is NULL: the row cannot belong to a call'
                WHEN e.call_event AND length(q.callid) > 32
                    THEN 'callid longer than 32 characters: stat_call_on_queue.callid is varchar(32); the call is in classified_calls only'
+               WHEN e.call_event AND length(q.queuename) > 128
+                   THEN 'queuename longer than 128 characters: stat_queue.name is varchar(128); the call is in classified_calls only'
+               WHEN length(q.queuename) > 128
+                   THEN 'queuename longer than 128 characters: stat_queue.name is varchar(128); no per-queue agent row'
            END AS reason,
            CASE WHEN e.call_event AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
                     THEN 'not exported'

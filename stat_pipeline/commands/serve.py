@@ -1,0 +1,133 @@
+"""``stat-pipeline serve``: the Dagster webserver and daemon on the pipeline's definitions,
+with the Dagster instance in PostgreSQL, set up the way it is fast.
+
+Where the databases are:
+  STAT_WAREHOUSE_URL     the warehouse (our statistics), if set;
+  STAT_DAGSTER_PG_URL    Dagster's instance (runs, events, sensor cursors), if set;
+  otherwise an embedded PostgreSQL in ``<state-dir>/pg`` holds a ``stat`` and a ``dagster``
+  database, started and stopped by this command (and stopped by the kernel if it is killed).
+The source (STAT_SOURCE_URL / STAT_SOURCE_FILE …) is read by the definitions, as always.
+
+Every Dagster process gets the instance settings of ``stat_pipeline.instance.LIVE_SWITCHES``
+through its environment: ``dagster dev`` passes it to its webserver, daemon and code server,
+and the code server to the run workers it spawns. URLs (secrets) travel in the environment
+only: the instance's ``dagster.yaml`` names the variable, not the value, and nothing here
+prints them.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Optional
+
+from stat_pipeline.commands.processes import ProcessGroup, terminate_as_interrupt
+from stat_pipeline.instance import INSTANCE_URL_VARIABLE, LIVE_SWITCHES
+from stat_pipeline.warehouse.embedded import EmbeddedPostgres
+
+PROJECT = Path(__file__).resolve().parents[2]
+WAREHOUSE_URL_VARIABLE = "STAT_WAREHOUSE_URL"
+
+
+class ServeError(RuntimeError):
+    """A configuration problem, told in one line."""
+
+
+def psycopg2_url(url: str) -> str:
+    """SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which we do not ship."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.startswith("postgres"):
+        raise ServeError(f"{INSTANCE_URL_VARIABLE} must be a PostgreSQL URL "
+                         "(postgresql+psycopg2://user@host/dagster)")
+    return url if scheme == "postgresql+psycopg2" else "postgresql+psycopg2://" + rest
+
+
+def prepare_home(home: Path) -> None:
+    """``DAGSTER_HOME`` with the deployment's ``dagster.yaml`` (the instance in PostgreSQL,
+    from ``$STAT_DAGSTER_PG_URL``)."""
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PROJECT / "dagster.yaml", home / "dagster.yaml")
+    # The UI's first-visit newsletter dialog would cover the page; this is its "Skip".
+    (home / ".nux").mkdir(exist_ok=True)
+    (home / ".nux" / "nux.yaml").write_text("seen: 1\n")
+
+
+def check_source(env: dict[str, str]) -> None:
+    if not any(env.get(v) for v in ("STAT_SOURCE_URL", "STAT_SOURCE_FILE", "STAT_SOURCE_CSV")):
+        raise ServeError("no source: set STAT_SOURCE_URL (Wazo's asterisk database, read-only "
+                         "account) or STAT_SOURCE_FILE (a queue_log file)")
+
+
+def open_instance_storage(home: Path, owned: bool) -> None:
+    """Create (or check) the instance's tables once, before several processes race to."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        if owned:
+            fail_orphaned_runs(instance)
+
+
+def fail_orphaned_runs(instance) -> int:
+    """Runs left "started" by a deployment that was killed with its run workers.
+
+    Only for the instance this command owns (embedded): no run worker of it can be alive
+    now, and a run that stays "started" forever hides its hours from the sensor's healing.
+    """
+    import dagster as dg
+
+    stuck = instance.get_runs(filters=dg.RunsFilter(statuses=[
+        dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+        dg.DagsterRunStatus.CANCELING]))
+    for run in stuck:
+        instance.report_run_failed(run, "the deployment stopped while this run was going "
+                                        "(stat-pipeline serve was killed)")
+    return len(stuck)
+
+
+def serve(state_dir: Path, host: str = "127.0.0.1", port: int = 3000,
+          pg: Optional[EmbeddedPostgres] = None, log=None) -> int:
+    """Run webserver + daemon until Ctrl-C / SIGTERM; ``pg``: an embedded server already
+    started by the caller (the demo) to use instead of starting one."""
+    state_dir = state_dir.resolve()
+    home = state_dir / "dagster_home"
+    env = dict(os.environ)
+    check_source(env)
+    terminate_as_interrupt()
+    with ExitStack() as stack:
+        owned_instance = not env.get(INSTANCE_URL_VARIABLE)
+        if owned_instance or not env.get(WAREHOUSE_URL_VARIABLE):
+            if pg is None:
+                pg = stack.enter_context(EmbeddedPostgres(state_dir / "pg"))
+            if not env.get(WAREHOUSE_URL_VARIABLE):
+                pg.create_database("stat")
+                env[WAREHOUSE_URL_VARIABLE] = pg.url("stat")
+            if owned_instance:
+                pg.create_database("dagster")
+                env[INSTANCE_URL_VARIABLE] = pg.url("dagster")
+        env[INSTANCE_URL_VARIABLE] = psycopg2_url(env[INSTANCE_URL_VARIABLE])
+        env["DAGSTER_HOME"] = str(home)
+        for name, value in LIVE_SWITCHES.items():  # an operator's own choice wins
+            env.setdefault(name, value)
+        prepare_home(home)
+        saved = dict(os.environ)
+        os.environ.update(env)  # the instance opened here reads the URL from the environment
+        try:
+            open_instance_storage(home, owned=owned_instance)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        print(f"serve: Dagster UI on http://{host}:{port} (instance: PostgreSQL "
+              f"{'in ' + str(state_dir / 'pg') if owned_instance else 'from $' + INSTANCE_URL_VARIABLE}"
+              "); Ctrl-C stops it", flush=True)
+        group = ProcessGroup(
+            [sys.executable, "-m", "dagster", "dev", "-h", host, "-p", str(port),
+             "-m", "stat_pipeline.definitions"],
+            env=env, cwd=home, stdout=log, stderr=log)
+        try:
+            return group.wait()
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            group.stop()
