@@ -11,6 +11,7 @@ PostgreSQL evaluates in order; any other text reads as no time (NULL), which tou
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from pathlib import Path
 from typing import Optional
@@ -54,6 +55,10 @@ def touched(dbapi_conn, table: str, after_id: int, limit: int, lookahead_hours: 
     earliest, latest = (window or time_window_from_env()).bounds(now)
     cursor = dbapi_conn.cursor()
     try:
+        # Dagster gives up on a sensor tick after 60 s but does not cancel its query, which
+        # would then pile up on the PBX's database tick after tick: stop it ourselves first.
+        cursor.execute("SET LOCAL statement_timeout = %(ms)s",
+                       {"ms": int(float(os.environ.get("STAT_SENSOR_QUERY_TIMEOUT_SECONDS", "45")) * 1000)})
         cursor.execute(render(table), {"cursor": after_id, "limit": limit,
                                        "lookahead": f"{lookahead_hours} hours",
                                        "earliest": earliest, "latest": latest})

@@ -23,6 +23,29 @@ WITH new_rows AS (
           ORDER BY id
           LIMIT %(limit)s) r
 ),
+-- The look-ups below read the source once each, for the batch's calls and agents only, and
+-- join by hash: a per-row sub-query would scan the whole table per row where the source
+-- has no index on callid or agent (Wazo's queue_log has none on agent), which made a first
+-- tick over 30 days of rows outlast Dagster's 60 s sensor timeout.
+entered_calls_rows AS (
+    SELECT SAFE_TIME(s."time") AS t, s.callid, s.queuename, s.event,
+           s.data1, s.data2, s.data3, s.data4, s.data5
+    FROM {table} s
+    WHERE s.callid IN (SELECT callid FROM new_rows WHERE event = 'ENTERQUEUE')
+),
+agent_states AS (
+    -- every plausible state time of the batch's agents, each with the next one: one in 2200
+    -- does not stretch a state to 2200
+    SELECT agent, t, lead(t) OVER (PARTITION BY agent ORDER BY t) AS next_time
+    FROM (SELECT DISTINCT s.agent, SAFE_TIME(s."time") AS t
+          FROM {table} s
+          WHERE s.agent IN (SELECT agent FROM new_rows WHERE event IN (
+                    'AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSEALL', 'UNPAUSEALL',
+                    'PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER'))
+            AND s.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSEALL',
+                            'UNPAUSEALL', 'PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER')) x
+    WHERE t >= %(earliest)s AND t < %(latest)s
+),
 outcomes AS (
     SELECT n.id, n."time", n.callid, n.queuename,
            -- Asterisk's wait + talk seconds of the outcome row, per event form
@@ -47,12 +70,9 @@ outcomes AS (
                 SELECT n.id, o.t, o.callid, o.queuename, o.event,
                        o.data1, o.data2, o.data3, o.data4, o.data5
                 FROM new_rows n
-                JOIN LATERAL (
-                    SELECT SAFE_TIME(s."time") AS t, s.callid, s.queuename, s.event,
-                           s.data1, s.data2, s.data3, s.data4, s.data5
-                    FROM {table} s
-                    WHERE s.callid = n.callid AND s.queuename = n.queuename
-                ) o ON o.t BETWEEN n."time" - CAST(%(lookahead)s AS interval) AND n."time"
+                JOIN entered_calls_rows o
+                  ON o.callid = n.callid AND o.queuename = n.queuename
+                 AND o.t BETWEEN n."time" - CAST(%(lookahead)s AS interval) AND n."time"
                 WHERE n.event = 'ENTERQUEUE') r
           WHERE r."time" IS NOT NULL AND r.callid IS NOT NULL
             AND r.event IN ('COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER', 'BLINDTRANSFER',
@@ -66,15 +86,7 @@ SELECT n.id, generate_series(date_trunc('hour', n."time" AT TIME ZONE 'UTC'),
                              date_trunc('hour', coalesce(nx.next_time, now()) AT TIME ZONE 'UTC'),
                              interval '1 hour'), false
 FROM new_rows n
-CROSS JOIN LATERAL (
-    -- the agent's next plausible state row: one in 2200 does not stretch the state to 2200
-    SELECT min(x.t) AS next_time
-    FROM (SELECT SAFE_TIME(s."time") AS t FROM {table} s
-          WHERE s.agent = n.agent
-            AND s.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSEALL',
-                            'UNPAUSEALL', 'PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER')) x
-    WHERE x.t > n."time" AND x.t < %(latest)s
-) nx
+JOIN agent_states nx ON nx.agent = n.agent AND nx.t = n."time"
 WHERE n."time" IS NOT NULL
   AND n.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSEALL', 'UNPAUSEALL',
                   'PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER')
@@ -91,11 +103,11 @@ WHERE n."time" IS NOT NULL AND n.event = 'WRAPUPSTART'
 UNION
 SELECT o.id, date_trunc('hour', e.t AT TIME ZONE 'UTC'), false
 FROM outcomes o
-JOIN LATERAL (
-    SELECT SAFE_TIME(s."time") AS t FROM {table} s
-    WHERE s.callid = o.callid AND s.queuename = o.queuename AND s.event = 'ENTERQUEUE'
-) e ON e.t BETWEEN o."time" - CAST(%(lookahead)s AS interval)
-                AND o."time" + CAST(%(lookahead)s AS interval)
+JOIN (SELECT SAFE_TIME(s."time") AS t, s.callid, s.queuename FROM {table} s
+      WHERE s.event = 'ENTERQUEUE' AND s.callid IN (SELECT callid FROM outcomes)) e
+  ON e.callid = o.callid AND e.queuename = o.queuename
+ AND e.t BETWEEN o."time" - CAST(%(lookahead)s AS interval)
+             AND o."time" + CAST(%(lookahead)s AS interval)
 UNION
 SELECT o.id, date_trunc('hour', (o."time" - make_interval(secs => least(
            o.seconds, extract(epoch FROM CAST(%(lookahead)s AS interval))))) AT TIME ZONE 'UTC'),
