@@ -574,3 +574,22 @@ def test_golden_set_kpis_match_an_independent_computation(engine):
     days, period = by_day[:-1], by_day[-1]
     assert [datetime.fromisoformat(d["from"]).isoweekday() in week_days for d in days] == [True] * len(days)
     assert sum(d["received"] for d in days) == period["received"] == expected_queue(day_queue)["received"]
+
+
+def test_queue_report_uses_call_logds_answered_rate(wh):
+    """stat_queue_report() (migration 0014): answered_rate is call-logd's (closed and
+    divert_* out of the base, a percentage), the old answered / total is answered_share."""
+    q = wh.queue(1, name="sales")
+    wh.periodic(q, "2020-10-06 08:00", total=7, answered=2, abandoned=1, closed=3, full=1)
+    wh.periodic(q, "2020-10-06 09:00", total=1, divert_waittime=1)
+    for status, wait in (("answered", 10), ("answered", 20), ("abandoned", 7)):
+        wh.call(q, "2020-10-06 08:30", status=status, waittime=wait)
+    [row] = wh.conn.execute(sa.text("SELECT * FROM stat_queue_report('Europe/Paris', 'day')")).mappings()
+    assert (row["queue"], row["total"], row["answered"]) == ("sales", 8, 2)
+    assert row["answered_rate"] == Decimal("50.00")          # 2 / (2 + 1 + 1)
+    assert row["answered_share"] == Decimal("0.2500")        # 2 / 8, the former answered_rate
+    assert row["average_waiting_time"] == 12                 # 37 / 3 = 12.33
+    assert row["period_start"] == at("2020-10-06T00:00+02:00")
+    [via_api] = kpi.queue_statistics(wh.conn, start=at("2020-10-06T00:00+02:00"), end=at("2020-10-07T00:00+02:00"),
+                                     timezone="Europe/Paris")
+    assert (via_api["answered_rate"], via_api["average_waiting_time"]) == (50.0, 12)
