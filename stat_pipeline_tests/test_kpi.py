@@ -432,6 +432,11 @@ def test_tenants_and_not_found(wh):
     wh.periodic(theirs, "2020-10-06 08:00", total=5, answered=5)
     assert [i["queue_id"] for i in kpi.queue_statistics(wh.conn, tenant_uuids=[TENANT])] == [1]
     assert kpi.queue_statistics(wh.conn, tenant_uuids=[]) == []
+    # no week day: call-logd keeps the day intervals but every sum is zero (SQL IN ())
+    items = kpi.queue_statistics(wh.conn, start=at("2020-10-06 00:00"), end=at("2020-10-08 00:00"),
+                                 interval="day", week_days=(), queue_id=1)
+    assert [(i["from"][:10], i["received"], i["answered_rate"]) for i in items] == [
+        ("2020-10-06", 0, None), ("2020-10-07", 0, None), ("2020-10-06", 0, None)]
     assert len(kpi.queue_statistics(wh.conn)) == 2
     assert kpi.queue_exists(wh.conn, 2, None) and not kpi.queue_exists(wh.conn, 2, [TENANT])
     with pytest.raises(kpi.QueueNotFoundError):

@@ -450,8 +450,9 @@ LANGUAGE sql STABLE AS $$
                coalesce(t.wrapup_time, 0) AS wrapup_time,
                t.stat_agent_id IS NULL AS only_calls
         FROM queue_rows t
-        FULL JOIN (SELECT * FROM answered_calls WHERE queue_id IS NOT NULL) c
-               ON c.visible_id = t.stat_agent_id AND c.queue_id = t.queue_id
+        -- (a queue without confd id is one entry with queue_id null; -1 is no confd id)
+        FULL JOIN answered_calls c
+               ON c.visible_id = t.stat_agent_id AND coalesce(c.queue_id, -1) = coalesce(t.queue_id, -1)
     ),
     queue_lists AS (
         SELECT stat_agent_id,
