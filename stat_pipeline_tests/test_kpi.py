@@ -598,3 +598,45 @@ def test_queue_report_uses_call_logds_answered_rate(wh):
     [via_api] = kpi.queue_statistics(wh.conn, start=at("2020-10-06T00:00+02:00"), end=at("2020-10-07T00:00+02:00"),
                                      timezone="Europe/Paris")
     assert (via_api["answered_rate"], via_api["average_waiting_time"]) == (50.0, 12)
+
+
+def test_partial_hour_from_takes_calls_but_not_the_hour_row(wh):
+    """§3: with from=10:30 the 10:00 hour row is out but the 10:45 call's wait is in W
+    (call-logd does not reconcile the two sources)."""
+    q = wh.queue(1)
+    wh.periodic(q, "2020-10-06 10:00", total=2, answered=2)
+    wh.periodic(q, "2020-10-06 11:00", total=1, answered=1)
+    wh.call(q, "2020-10-06 10:15", waittime=100)
+    wh.call(q, "2020-10-06 10:45", waittime=30)
+    wh.call(q, "2020-10-06 11:05", waittime=6)
+    [item] = kpi.queue_statistics(wh.conn, start=at("2020-10-06 10:30"), end=at("2020-10-06 12:00"))
+    assert (item["received"], item["answered"], item["average_waiting_time"]) == (1, 1, 36)
+
+
+ZONES = ("America/Montreal", "Europe/Paris", "America/Santiago", "Australia/Lord_Howe",
+         "Pacific/Chatham", "America/Havana", "Asia/Kolkata")
+
+
+def test_local_times_become_instants_like_zoneinfo(engine):
+    """stat_kpi_local_instant = Python's zoneinfo with fold=0 (what call-logd's datetimes
+    do): around every offset change of 2020-2023 in zones with midnight changes (Santiago,
+    Havana), half-hour DST (Lord Howe), odd offsets (Chatham), or none (Kolkata)."""
+    cases = []
+    for name in ZONES:
+        zone = ZoneInfo(name)
+        moment, last = datetime(2020, 1, 1, tzinfo=UTC), None
+        while moment < datetime(2024, 1, 1, tzinfo=UTC):
+            offset = moment.astimezone(zone).utcoffset()
+            if last is not None and offset != last:
+                wall = moment.astimezone(zone).replace(tzinfo=None)
+                for minutes in range(-150, 151, 15):
+                    cases.append((name, wall + timedelta(minutes=minutes)))
+            last, moment = offset, moment + timedelta(minutes=30)
+        cases.append((name, datetime(2022, 6, 15, 12, 0)))
+    with engine.connect() as conn:
+        got = conn.execute(sa.text(
+            "SELECT stat_kpi_local_instant(l, z) FROM unnest(CAST(:l AS timestamp[]), CAST(:z AS text[])) AS t(l, z)"),
+            {"l": [w for _, w in cases], "z": [z for z, _ in cases]}).scalars().all()
+    want = [w.replace(tzinfo=ZoneInfo(z)).astimezone(UTC) for z, w in cases]
+    assert len(cases) > 300
+    assert [(z, w.isoformat(), g, e) for (z, w), g, e in zip(cases, got, want) if g != e][:5] == []
