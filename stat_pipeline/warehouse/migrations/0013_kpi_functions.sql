@@ -106,7 +106,8 @@ $$;
 
 -- One step of an interval: 'hour' steps in absolute time (an hour interval is always one
 -- real hour: 00:00-04 -> 01:00-04 -> 01:00-05 on a fall-back day), 'day' and 'month' in
--- the wall-clock time of p_timezone (a day is 23, 24 or 25 hours), like call-logd.
+-- the wall-clock time of p_timezone (a day is 23, 24 or 25 hours), like call-logd; 'week'
+-- (7 wall-clock days from p_from) is ours, for BI tools, and drops no interval.
 CREATE OR REPLACE FUNCTION stat_kpi_next_step(p_start timestamptz, p_interval text, p_timezone text)
 RETURNS timestamptz LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
@@ -115,12 +116,14 @@ BEGIN
             RETURN p_start + interval '1 hour';
         WHEN 'day' THEN
             RETURN stat_kpi_local_instant((p_start AT TIME ZONE p_timezone) + interval '1 day', p_timezone);
+        WHEN 'week' THEN  -- ours, for BI tools (call-logd has hour, day and month)
+            RETURN stat_kpi_local_instant((p_start AT TIME ZONE p_timezone) + interval '7 days', p_timezone);
         WHEN 'month' THEN
             RETURN stat_kpi_local_instant((p_start AT TIME ZONE p_timezone) + interval '1 month', p_timezone);
         ELSE
             -- (no percent sign in migrations: they go through the driver's parameter syntax)
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-                MESSAGE = 'interval must be hour, day or month, not ' || coalesce(p_interval, 'NULL');
+                MESSAGE = 'interval must be hour, day, week or month, not ' || coalesce(p_interval, 'NULL');
     END CASE;
 END
 $$;
