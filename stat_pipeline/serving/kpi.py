@@ -4,7 +4,30 @@ carrying the ids, names and tenants of the stat_queue / stat_agent rows) for the
 tests of routing, validation, auth and tenants."""
 from __future__ import annotations
 
+import calendar
+
 import sqlalchemy as sa
+
+
+class RangeTooLargeError(ValueError):
+    pass
+
+
+class QueueNotFoundError(LookupError):
+    pass
+
+
+class AgentNotFoundError(LookupError):
+    pass
+
+
+def _check(interval, start, end):
+    if interval == "hour" and start is not None and end is not None:
+        local = start.replace(tzinfo=None)
+        year, month = local.year + local.month // 12, local.month % 12 + 1
+        if local.replace(year=year, month=month, day=min(local.day, calendar.monthrange(year, month)[1])) \
+                < end.astimezone(start.tzinfo).replace(tzinfo=None):
+            raise RangeTooLargeError()
 
 
 def _tenant_filter(tenant_uuids):
@@ -26,6 +49,9 @@ def agent_exists(conn, agent_id, tenant_uuids) -> bool:
 def queue_statistics(conn, *, start, end, timezone, interval=None, qos_threshold=None,
                      day_start_hour=None, day_end_hour=None, week_days=(1, 2, 3, 4, 5, 6, 7),
                      tenant_uuids=None, queue_id=None):
+    if queue_id is not None and not queue_exists(conn, queue_id, tenant_uuids):
+        raise QueueNotFoundError(queue_id)
+    _check(interval, start, end)
     rows = conn.execute(sa.text(
         "SELECT queue_id, name AS queue_name, tenant_uuid FROM stat_queue WHERE NOT deleted"
         + _tenant_filter(tenant_uuids) + ("" if queue_id is None else " AND queue_id = :id")
@@ -35,12 +61,16 @@ def queue_statistics(conn, *, start, end, timezone, interval=None, qos_threshold
 
 def queue_qos(conn, *, queue_id, start, end, timezone, interval, qos_thresholds, **filters):
     return [{**item, "quality_of_service": []} for item in
-            queue_statistics(conn, start=start, end=end, timezone=timezone, queue_id=queue_id, **filters)]
+            queue_statistics(conn, start=start, end=end, timezone=timezone, queue_id=queue_id,
+                             interval=interval, **filters)]
 
 
 def agent_statistics(conn, *, start, end, timezone, interval=None, day_start_hour=None,
                      day_end_hour=None, week_days=(1, 2, 3, 4, 5, 6, 7), tenant_uuids=None,
                      agent_id=None):
+    if agent_id is not None and not agent_exists(conn, agent_id, tenant_uuids):
+        raise AgentNotFoundError(agent_id)
+    _check(interval, start, end)
     rows = conn.execute(sa.text(
         "SELECT agent_id, substr(name, 7) AS agent_number, tenant_uuid FROM stat_agent WHERE NOT deleted"
         + _tenant_filter(tenant_uuids) + ("" if agent_id is None else " AND agent_id = :id")
