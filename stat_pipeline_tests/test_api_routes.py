@@ -157,3 +157,30 @@ def test_command_configuration_errors_are_one_line(api_database):
         out, err = process.communicate(timeout=60)
         assert process.returncode == 2, (env, err)
         assert len(err.strip().splitlines()) == 1 and words in err, err
+
+
+def test_browsers_of_other_origins_may_call_it(api_port):
+    """Like Wazo's services (CORS on): a page elsewhere may send X-Auth-Token and Wazo-Tenant."""
+    response = requests.options(f"http://127.0.0.1:{api_port}/1.0/queues/statistics", headers={
+        "Origin": "https://wazo.example.com", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "X-Auth-Token, Wazo-Tenant"})
+    assert response.status_code == 200
+    allowed = response.headers["access-control-allow-headers"].lower()
+    assert "x-auth-token" in allowed and "wazo-tenant" in allowed
+
+
+def test_database_down_is_503_in_wazo_json(pg_server):
+    """A warehouse that does not answer: a 503 in Wazo's error JSON, no SQL or URL in it."""
+    from stat_pipeline.serving.app import create_app
+    from stat_pipeline.serving.auth import StaticToken
+    from stat_pipeline_tests.api_support import serving
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = closed.getsockname()[1]
+    url = f"postgresql+psycopg2://secret_user:secret_password@127.0.0.1:{dead}/warehouse"
+    with serving(create_app(url, StaticToken(TOKEN), migrate_schema=False)) as port:
+        response = requests.get(f"http://127.0.0.1:{port}/1.0/queues/statistics", headers={"X-Auth-Token": TOKEN})
+    assert response.status_code == 503
+    assert response.json()["error_id"] == "database-unavailable"
+    assert "secret" not in response.text and str(dead) not in response.text

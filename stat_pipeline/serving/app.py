@@ -29,6 +29,8 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -188,6 +190,13 @@ class StatisticsApi:
         return routes
 
 
+# Wazo's services answer browsers of other origins (their default CORS settings): web apps
+# that read call-logd from a page can read us. The token travels in a header, never a cookie,
+# so an origin learns nothing it was not given.
+CORS = Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"],
+                  allow_headers=["Content-Type", "X-Auth-Token", "Wazo-Tenant"])
+
+
 def create_app(warehouse_url: str, token_checker: TokenChecker, *,
                mounts: Iterable[BaseRoute] = (), migrate_schema: bool = True) -> Starlette:
     """The API on the warehouse at ``warehouse_url`` (SQLAlchemy URL, psycopg2 driver).
@@ -213,6 +222,7 @@ def create_app(warehouse_url: str, token_checker: TokenChecker, *,
     app = Starlette(
         routes=[*api.routes(), *mounts],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
+        middleware=[CORS],
         lifespan=lifespan,
     )
     app.state.statistics_api = api
