@@ -90,6 +90,13 @@ def _kpi_call(function, conn, **arguments):
         raise ApiError(400, "Date range is too large for the given interval",
                        "date-range-too-large-for-interval",
                        "Maximum of 1 month for interval by hour") from None
+    except (OverflowError, ValueError) as exc:
+        # a month or a day past year 9999 (from=9999-12-31T23:00&interval=hour): the
+        # caller's dates, not a fault of ours
+        if "out of range" not in str(exc):
+            raise
+        raise ApiError(400, "Sent data is invalid", "invalid-data",
+                       {"from": "Date out of range", "until": "Date out of range"}) from None
 
 
 def _tenant_list(tenants: Optional[tuple[str, ...]]) -> Optional[list[str]]:
