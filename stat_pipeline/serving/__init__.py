@@ -1,0 +1,1 @@
+"""What people read: the statistics API (wazo-call-logd compatible) and the supervisor dashboard."""
