@@ -316,10 +316,16 @@ function drawChart(id, config) {
   charts[id] = new Chart(document.getElementById(id), config);
 }
 
-const durationAxis = (title) => ({
-  beginAtZero: true, title: {display: true, text: title},
-  ticks: {callback: (value) => formatDuration(value)},
-});
+// Seconds on the axis, ticks on round durations (a minute … 4 hours) rather than Chart.js's
+// decimal steps (1:23:20); at most ~8 ticks.
+const DURATION_STEPS = [60, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400];
+
+function durationAxis(title, values) {
+  const longest = Math.max(60, ...values.filter((v) => typeof v === "number"));
+  const stepSize = DURATION_STEPS.find((step) => longest / step <= 8) || 86400 * 7;
+  return {beginAtZero: true, title: {display: true, text: title},
+          ticks: {stepSize, callback: (value) => formatDuration(value)}};
+}
 
 function durationTooltip(context) {
   return `${context.dataset.label}: ${formatDuration(context.parsed.y ?? context.parsed.x)}`;
@@ -473,7 +479,8 @@ async function loadAgents(state, generation) {
     data: {labels: byNumber.map((a) => a.agent_number),
            datasets: TIME_SERIES.map(([key, label, color]) => ({
              label, data: byNumber.map((a) => a[key] ?? 0), backgroundColor: color}))},
-    options: {indexAxis: "y", scales: {x: durationAxis("h:mm:ss")},
+    options: {indexAxis: "y",
+              scales: {x: durationAxis("h:mm:ss", byNumber.flatMap((a) => TIME_SERIES.map(([k]) => a[k])))},
               plugins: {tooltip: {callbacks: {label: durationTooltip}}}},
   });
   renderTable("table-agents", [
@@ -503,7 +510,7 @@ async function loadAgents(state, generation) {
     data: {labels: intervals.map((i) => intervalLabel(i.from, state.grain, oneDay)),
            datasets: TIME_SERIES.map(([key, label, color]) => ({
              label, data: intervals.map((i) => i[key] ?? 0), backgroundColor: color}))},
-    options: {scales: {y: durationAxis("h:mm:ss")},
+    options: {scales: {y: durationAxis("h:mm:ss", intervals.flatMap((i) => TIME_SERIES.map(([k]) => i[k])))},
               plugins: {tooltip: {callbacks: {label: durationTooltip}}}},
   });
   renderTable("table-agent-intervals", intervalColumns(intervals, AGENT_FIELDS), intervals, {
