@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from stat_pipeline.serving.dashboard import DASHBOARD_DIR
+from stat_pipeline.serving.dashboard import DASHBOARD_DIR, dashboard_mount
 from stat_pipeline.warehouse.migrate import migrate
 from stat_pipeline_tests.artifacts import keep_artifact
 from stat_pipeline_tests.browser import Chromium, chromium_path
@@ -246,13 +246,14 @@ def api_server(golden_warehouse: str):
     import uvicorn
 
     from stat_pipeline.serving.app import create_app
+    from stat_pipeline.serving.auth import StaticToken
 
     token = secrets.token_urlsafe(24)
-    app = create_app(golden_warehouse, token)
+    app = create_app(golden_warehouse, StaticToken(token), mounts=[dashboard_mount()])
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
