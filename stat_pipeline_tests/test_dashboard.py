@@ -336,7 +336,7 @@ def test_dashboard_shows_the_golden_days_numbers(api_server, browser, tmp_path, 
     assert sum(calls_chart["datasets"]["Received"]) == queues[busiest]["received"]
     service = chart(browser, "chart-queue-service")
     assert service["datasets"]["Average wait, s"] == [h["average_waiting_time"] for h in per_hour]
-    service_level = next(v for k, v in service["datasets"].items() if k.startswith("Service level"))
+    service_level = next(v for k, v in service["datasets"].items() if "% of answered" in k)
     assert service_level == [h["quality_of_service"] for h in per_hour]
     hourly = table(browser, "table-queue-intervals")
     assert [row["received"] for row in hourly] == [str(h["received"]) for h in per_hour]
@@ -361,7 +361,7 @@ def test_dashboard_shows_the_golden_days_numbers(api_server, browser, tmp_path, 
         assert int(row["Received"]) == number["received"]
         assert int(row["Average wait (s)"] or -1) == (number["average_waiting_time"] if
                                                      number["average_waiting_time"] is not None else -1)
-        assert (float(row["Service level"]) if row["Service level"] else None) == \
+        assert (float(row["QoS (% of answered)"]) if row["QoS (% of answered)"] else None) == \
                number["quality_of_service"]
     for table_id in ("table-queue-intervals", "table-queue-waits"):
         assert len(download_csv(browser, table_id)) == len(table(browser, table_id)), table_id

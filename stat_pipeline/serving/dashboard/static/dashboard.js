@@ -13,7 +13,7 @@ const WEEK_DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];  // ISO 1..
 const WAIT_BUCKETS = [10, 20, 30, 60, 120];  // seconds; the service-level threshold is added
 const GRAINS = ["hour", "day", "month"];     // call-logd's interval values
 const COLORS = {
-  received: "#5b6b7f", answered: "#2e8b57", abandoned: "#d9534f", service: "#1f77b4",
+  received: "#5b6b7f", answered: "#2e8b57", abandoned: "#d9534f", service: "#1f77b4", offered: "#8e44ad",
   wait: "#ff8c00", login: "#6a5acd", pause: "#e0a800", wrapup: "#17a2b8", conversation: "#2e8b57",
 };
 
@@ -29,7 +29,7 @@ const QUEUE_FIELDS = [
   {key: "blocked", label: "Blocked", type: "int"},
   {key: "average_waiting_time", label: "Average wait", type: "duration"},
   {key: "answered_rate", label: "Answered rate", type: "pct"},
-  {key: "quality_of_service", label: "Service level", type: "pct"},
+  {key: "quality_of_service", label: "QoS (% of answered)", type: "pct"},
 ];
 const AGENT_FIELDS = [
   {key: "answered", label: "Answered", type: "int"},
@@ -38,6 +38,17 @@ const AGENT_FIELDS = [
   {key: "pause_time", label: "Paused", type: "duration"},
   {key: "wrapup_time", label: "Wrap-up", type: "duration"},
 ];
+// Our KPIs beyond call-logd's (the warehouse's stat_queue_kpi / stat_agent_kpi, see the
+// README), when the API adds them to its items: their labels and kinds.
+const EXTRA_FIELDS = {
+  offered: {label: "Offered (waited)", type: "int"},
+  short_abandoned: {label: "Short abandons", type: "int"},
+  abandon_rate: {label: "Abandon rate", type: "pct"},
+  service_level: {label: "Service level (% of offered)", type: "pct"},
+  average_speed_of_answer: {label: "ASA (answered calls' wait)", type: "duration"},
+  average_handling_time: {label: "AHT (talk + wrap-up)", type: "duration"},
+  longest_waiting_time: {label: "Longest wait", type: "duration"},
+};
 const IDENTITY_FIELDS = new Set(["from", "until", "tenant_uuid", "queue_id", "queue_name",
   "agent_id", "agent_number", "queues"]);
 
@@ -176,7 +187,7 @@ function extraColumns(items, known) {
         keys.add(key);
         const type = /(_time|_wait|wait_|handling|_seconds)/.test(key) ? "duration"
           : /(rate|level|percent|pct)/.test(key) ? "pct" : "float";
-        extra.push({key, label: prettyKey(key), type});
+        extra.push({key, label: prettyKey(key), type, ...(EXTRA_FIELDS[key] || {})});
       }
     }
   }
@@ -399,9 +410,13 @@ async function loadQueues(state, generation) {
   drawChart("chart-queue-service", {
     type: "line",
     data: {labels, datasets: [
-      {label: `Service level (answered within ${state.sl} s), %`,
+      {label: `Answered within ${state.sl} s, % of answered (QoS)`,
        data: intervals.map((i) => i.quality_of_service), yAxisID: "pct",
        borderColor: COLORS.service, backgroundColor: COLORS.service, spanGaps: false},
+      ...(intervals.some((i) => typeof i.service_level === "number") ? [
+        {label: `Answered within ${state.sl} s, % of offered (service level)`,
+         data: intervals.map((i) => i.service_level ?? null), yAxisID: "pct", borderDash: [6, 4],
+         borderColor: COLORS.offered, backgroundColor: COLORS.offered, spanGaps: false}] : []),
       {label: "Average wait, s", data: intervals.map((i) => i.average_waiting_time),
        yAxisID: "wait", borderColor: COLORS.wait, backgroundColor: COLORS.wait, spanGaps: false},
     ]},
@@ -428,7 +443,9 @@ function renderQueueCards(whole, state) {
     ["Answered", formatValue(whole.answered ?? 0, "int")],
     ["Abandoned", formatValue(whole.abandoned ?? 0, "int")],
     ["Answered rate", formatValue(whole.answered_rate, "pct")],
-    [`Service level (${state.sl} s)`, formatValue(whole.quality_of_service, "pct")],
+    [`Answered within ${state.sl} s (QoS)`, formatValue(whole.quality_of_service, "pct")],
+    ...(typeof whole.service_level === "number"
+      ? [[`Service level (${state.sl} s, of offered)`, formatValue(whole.service_level, "pct")]] : []),
     ["Average wait", formatValue(whole.average_waiting_time, "duration")],
   ];
   $("#queue-cards").replaceChildren(...cards.map(([label, value]) => {
@@ -517,6 +534,12 @@ async function loadAgents(state, generation) {
     filename: `agent_${chosen.agent_number}_per_${state.grain}_${state.from}_${state.to}`});
   const perQueue = (whole.queues || []).map((q) => ({...q, queue_name: queueNames.get(q.queue_id)
                                                      ?? `queue ${q.queue_id}`}));
+  const reasons = Array.isArray(whole.pause_by_reason) ? whole.pause_by_reason : [];
+  $("#agent-reasons").hidden = !Array.isArray(whole.pause_by_reason);
+  renderTable("table-agent-reasons", [
+    {key: "reason", label: "Pause reason", type: "text", format: (row) => row.reason || "(none given)"},
+    {key: "pause_time", label: "Paused", type: "duration"},
+  ], reasons, {filename: `agent_${chosen.agent_number}_pause_reasons_${state.from}_${state.to}`});
   renderTable("table-agent-queues", [
     {key: "queue_name", label: "Queue", type: "text"},
     ...AGENT_FIELDS, ...extraColumns(perQueue, AGENT_FIELDS),
