@@ -1,4 +1,4 @@
-"""Command line: ``stat-pipeline compute``, ``stat-pipeline serve`` and ``stat-pipeline demo``."""
+"""Command line: ``stat-pipeline compute``, ``serve``, ``demo`` and ``api``."""
 from __future__ import annotations
 
 import argparse
@@ -125,6 +125,16 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
 
 
+def _api(args: argparse.Namespace) -> int:
+    from stat_pipeline.commands.api import ApiConfigError, run_api
+
+    try:
+        return run_api(args.host, args.port)
+    except ApiConfigError as exc:
+        print(f"stat-pipeline: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stat-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=3000)
     s.set_defaults(func=_serve)
+    a = sub.add_parser("api", help="the statistics API (wazo-call-logd's statistics routes) on "
+                       "the warehouse named by STAT_WAREHOUSE_URL; token from STAT_API_TOKEN "
+                       "(else generated and printed once) or wazo-auth (STAT_API_WAZO_AUTH_URL)")
+    a.add_argument("--host", default="127.0.0.1")
+    a.add_argument("--port", type=int, default=9298, help="default 9298, call-logd's port")
+    a.set_defaults(func=_api)
     args = parser.parse_args(argv)
     _quiet_dagster()
     return args.func(args)
