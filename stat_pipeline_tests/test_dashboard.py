@@ -313,7 +313,7 @@ def test_dashboard_shows_the_golden_days_numbers(api_server, browser, tmp_path, 
     browser.insert_text("not-the-token")
     browser.evaluate("document.querySelector('#login-form button[type=submit]').click()")
     browser.wait_for("document.body.dataset.state === 'login' && "
-                     "document.getElementById('login-error').textContent.includes('unauthorized')",
+                     "document.getElementById('login-error').textContent.toLowerCase().includes('unauthorized')",
                      "the refusal of a wrong token")
     browser.evaluate("document.getElementById('token').focus()")
     browser.insert_text(token)
