@@ -16,10 +16,15 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 import secrets
+import signal
 import socket
+import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -268,7 +273,7 @@ def api_server(golden_warehouse: str):
 
 @pytest.fixture
 def browser(tmp_path: Path):
-    chromium = Chromium(tmp_path / "chromium-profile", tmp_path / "downloads")
+    chromium = Chromium(tmp_path / "chromium-profile", tmp_path / "downloads", width=1600)
     yield chromium
     chromium.close()
 
@@ -402,3 +407,93 @@ def test_dashboard_shows_the_golden_days_numbers(api_server, browser, tmp_path, 
     for png in shots:
         assert png.stat().st_size > 20_000  # a drawn page, not a blank one
         keep_artifact(png)
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(url, headers={"X-Auth-Token": token} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@needs_golden
+def test_the_api_serves_the_dashboard_beside_its_routes(api_server):
+    base, token = api_server
+    status, headers, page = _get(base + "/")
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert b"<title>Call-centre statistics</title>" in page
+    assert "default-src 'self'" in headers["content-security-policy"]  # nothing from elsewhere
+    for asset, kind in (("/dashboard.js", "javascript"), ("/dashboard.css", "text/css"),
+                        ("/vendor/chart.umd.min.js", "javascript")):
+        status, headers, _ = _get(base + asset)
+        assert status == 200 and kind in headers["content-type"], asset
+    # the mount at / does not shadow the API: its routes still ask for the token
+    status, headers, body = _get(base + "/1.0/queues/statistics")
+    assert status == 401 and "unauthorized" in json.loads(body)["message"].lower()
+    status, _, body = _get(base + "/1.0/queues/statistics", token)
+    assert status == 200 and json.loads(body)["total"] == 4
+    assert _get(base + "/no-such-page")[0] == 404
+
+
+def test_demo_prints_the_dashboard_url_and_token_and_serves_the_samples_day(tmp_path):
+    """``stat-pipeline demo`` as a user runs it: the line with the dashboard's URL and token;
+    that token opens the API, whose numbers for the sample's day are those of the demo's
+    warehouse (read here by SQL); SIGTERM leaves no process behind."""
+    from stat_pipeline_tests.test_processes import BIN, _descendants, _env, _free_port, _proc_stat, _wait
+
+    state, log = tmp_path / "state", tmp_path / "demo.log"
+    port, api_port = _free_port(), _free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "stat-pipeline"), "demo", "--state-dir", str(state), "--port", str(port),
+             "--api-port", str(api_port)], env=_env(), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        line = _wait("the dashboard line", lambda: re.search(
+            r"supervisor dashboard on (http://\S+/) \(token: (\S+)\)", log.read_text()), proc, log)
+        url, token = line.group(1), line.group(2)
+        assert url == f"http://127.0.0.1:{api_port}/"
+        _wait("the dashboard page", lambda: _answers(url), proc, log)
+        assert b"Call-centre statistics" in _get(url)[2]
+        assert _get(url + "1.0/queues/statistics")[0] == 401
+
+        yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+        period = urlencode({"from": f"{yesterday}T00:00:00", "until": f"{yesterday + dt.timedelta(days=1)}T00:00:00"})
+        warehouse = sa.create_engine(f"postgresql+psycopg2://postgres@/stat?host={state / 'pg'}",
+                                     poolclass=sa.NullPool)
+        try:
+            def computed():  # the sensor's first run has written the sample's hours
+                with warehouse.connect() as conn:
+                    if not sa.inspect(conn).has_table("stat_queue_periodic"):
+                        return None
+                    return dict(conn.execute(sa.text(
+                        "SELECT q.name, SUM(p.total) FROM stat_queue q JOIN stat_queue_periodic p "
+                        "ON p.stat_queue_id = q.id WHERE p.time >= :day AND p.time < :next "
+                        "GROUP BY q.name"), {"day": dt.datetime.combine(yesterday, dt.time(), dt.timezone.utc),
+                                             "next": dt.datetime.combine(yesterday + dt.timedelta(days=1), dt.time(),
+                                                                         dt.timezone.utc)}).all()) or None
+            received = _wait("the sample's statistics", computed, proc, log)
+        finally:
+            warehouse.dispose()
+        status, _, body = _get(f"{url}1.0/queues/statistics?{period}", token)
+        assert status == 200
+        assert {item["queue_name"]: item["received"] for item in json.loads(body)["items"]
+                if item["received"]} == received
+        spawned = _descendants(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
+        deadline = time.monotonic() + 60
+        while (alive := {p for p in spawned if _proc_stat(p)}) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not alive, [Path(f"/proc/{p}/cmdline").read_bytes()[:120] for p in alive]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return _get(url)[0] == 200
+    except OSError:
+        return False

@@ -420,7 +420,7 @@ async function loadQueues(state, generation) {
       {label: "Average wait, s", data: intervals.map((i) => i.average_waiting_time),
        yAxisID: "wait", borderColor: COLORS.wait, backgroundColor: COLORS.wait, spanGaps: false},
     ]},
-    options: {scales: {
+    options: {plugins: {legend: {labels: {usePointStyle: true}}}, scales: {
       pct: {position: "left", min: 0, max: 100, title: {display: true, text: "service level %"}},
       wait: {position: "right", beginAtZero: true, title: {display: true, text: "average wait (s)"},
              grid: {drawOnChartArea: false}},
