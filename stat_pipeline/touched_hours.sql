@@ -81,9 +81,13 @@ outcomes AS (
                             'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT', 'LEAVEEMPTY',
                             'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW', 'CONNECT')) n
 )
--- "own": the row's own hour (the cursor waits for it to close); the others are derived
+-- "own": the row's own hour (the cursor waits for it to close), one per row. The derived
+-- hours come once each, with the first row id touching them: an agent left logged in since
+-- long ago touches every hour up to now, and per row that was millions of rows to sort and
+-- to send (2.4 million on the 30-day set) where the sensor needs only the set of hours.
 SELECT id, date_trunc('hour', "time" AT TIME ZONE 'UTC') AS hour, true AS own FROM new_rows
-UNION
+UNION ALL
+SELECT min(id), hour, false FROM (
 SELECT n.id, generate_series(date_trunc('hour', n."time" AT TIME ZONE 'UTC'),
                              date_trunc('hour', coalesce(nx.next_time, now()) AT TIME ZONE 'UTC'),
                              interval '1 hour'), false
@@ -92,7 +96,7 @@ JOIN agent_states nx ON nx.agent = n.agent AND nx.t = n."time"
 WHERE n."time" IS NOT NULL
   AND n.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSEALL', 'UNPAUSEALL',
                   'PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER')
-UNION
+UNION ALL
 SELECT n.id, generate_series(date_trunc('hour', n."time" AT TIME ZONE 'UTC'),
                              date_trunc('hour', (n."time" + make_interval(secs => least(
                                  CASE WHEN n.data1 ~ '^\s*[0-9]{1,9}\s*$'
@@ -102,7 +106,7 @@ SELECT n.id, generate_series(date_trunc('hour', n."time" AT TIME ZONE 'UTC'),
                              interval '1 hour'), false
 FROM new_rows n
 WHERE n."time" IS NOT NULL AND n.event = 'WRAPUPSTART'
-UNION
+UNION ALL
 SELECT o.id, date_trunc('hour', e.t AT TIME ZONE 'UTC'), false
 FROM outcomes o
 JOIN (SELECT SAFE_TIME(s."time") AS t, s.callid, s.queuename FROM {table} s
@@ -110,9 +114,11 @@ JOIN (SELECT SAFE_TIME(s."time") AS t, s.callid, s.queuename FROM {table} s
   ON e.callid = o.callid AND e.queuename = o.queuename
  AND e.t BETWEEN o."time" - CAST(%(lookahead)s AS interval)
              AND o."time" + CAST(%(lookahead)s AS interval)
-UNION
+UNION ALL
 SELECT o.id, date_trunc('hour', (o."time" - make_interval(secs => least(
            o.seconds, extract(epoch FROM CAST(%(lookahead)s AS interval))))) AT TIME ZONE 'UTC'),
        false
 FROM outcomes o
-ORDER BY id
+) AS derived (id, hour, own)
+GROUP BY hour
+ORDER BY 1

@@ -36,7 +36,10 @@ def execute(centre: CallCentre, result) -> list[tuple[str, str]]:
     for request in result.run_requests:
         ranges.append((request.tags["dagster/asset_partition_range_start"],
                        request.tags["dagster/asset_partition_range_end"]))
-        assert centre.defs.resolve_job_def(HOURLY_JOB).execute_in_process(
+        job = centre.defs.resolve_job_def(HOURLY_JOB)
+        if request.asset_selection:       # as the daemon does: only the selected assets
+            job = job.get_subset(asset_selection=set(request.asset_selection))
+        assert job.execute_in_process(
             instance=centre.instance, run_config=QUIET, tags=request.tags).success
     return ranges
 
@@ -302,3 +305,66 @@ def test_first_partition_is_the_day_of_the_earliest_plausible_source_row(centre,
     assert start() == "2024-01-01-00:00"              # nothing written yet: the default
     centre.run("10:00")                               # the ledger now holds 2024-03-01
     assert start() == "2024-03-01-00:00"
+
+
+def test_a_login_left_open_long_ago_is_caught_up_for_agent_times_alone(warehouse_url, monkeypatch):
+    """Issue 13: an agent never logged off touches every hour up to now (wazo-stat counts the
+    login up to the end of its run). Those hours, far from any new row, are requested for
+    stat_agent_periodic alone, in bounded runs after the full ones; the tables equal one
+    full run over every hour."""
+    from stat_pipeline import automation
+    from stat_pipeline.definitions import build_definitions
+    from stat_pipeline.partitions import hourly_partitions
+
+    monkeypatch.setattr(automation, "AGENT_CHUNK_HOURS", 40)
+    monkeypatch.setattr(automation, "AGENT_ONLY_MIN_HOURS", 30)
+    start = DAY - dt.timedelta(days=5)
+    rows = [(start + dt.timedelta(hours=2, minutes=10), "NONE", "NONE", "Agent/1",
+             "AGENTCALLBACKLOGIN", "1@default"),
+            (start + dt.timedelta(hours=3), "c1", "q1", "NONE", "ENTERQUEUE", "", "06", "1"),
+            (start + dt.timedelta(hours=3, seconds=20), "c1", "q1", "Agent/1", "CONNECT", "20",
+             "c1.1", "1"),
+            (start + dt.timedelta(hours=3, minutes=5), "c1", "q1", "Agent/1", "COMPLETEAGENT",
+             "20", "280", "1"),
+            (start + dt.timedelta(hours=5), "NONE", "NONE", "Agent/1", "PAUSEALL", "", "", ""),
+            (start + dt.timedelta(hours=5, minutes=30), "NONE", "NONE", "Agent/1", "UNPAUSEALL")]
+    results = []
+    for chunked in (True, False):
+        centre = CallCentre(warehouse_url, keep_unknown_agents=True)  # no confd config
+        centre.defs = build_definitions(
+            partitions=hourly_partitions(start=start, end=DAY + dt.timedelta(days=1)),
+            source=centre.source, warehouse=Warehouse(url=warehouse_url),
+            wazo_config=centre.config)
+        centre.log(*rows)
+        if chunked:
+            result = tick(centre, None)
+            selections = [r.asset_selection for r in result.run_requests]
+            spans = execute(centre, result)
+            keys = [(dt.datetime.strptime(a, "%Y-%m-%d-%H:%M"), dt.datetime.strptime(b, "%Y-%m-%d-%H:%M"))
+                    for a, b in spans]
+            full = [k for k, sel in zip(keys, selections) if not sel]
+            agent = [k for k, sel in zip(keys, selections) if sel]
+            assert all(sel == [dg.AssetKey("stat_agent_periodic")] for sel in selections if sel)
+            # the full chain: the rows' hours and the look-ahead after the last of them
+            assert full == [((start + 2 * H).replace(tzinfo=None),
+                             (start + 5 * H + 24 * H).replace(tzinfo=None))]
+            # then agent times alone, oldest first, bounded, no gap, no overlap, up to the end
+            assert len(agent) > 1 and all((b - a) / H + 1 <= 40 for a, b in agent)
+            assert agent[0][0] == full[-1][1] + H
+            assert all(b + H == a2 for (_, b), (a2, _) in zip(agent, agent[1:]))
+            assert agent[-1][1] == (DAY + 23 * H).replace(tzinfo=None)
+            assert [r.tags["stat_pipeline/chunk"] for r, sel in zip(result.run_requests, selections)
+                    if sel] == [f"agent {k}/{len(agent)}" for k in range(1, len(agent) + 1)]
+        else:
+            centre.run((start + 2 * H).strftime("%Y-%m-%d-%H:%M"), "2024-03-01-23:00")
+        results.append((centre.calls(), centre.periodic(), centre.query(
+            "SELECT p.time, a.name, q.name, p.login_time, p.pause_time, p.wrapup_time "
+            "FROM stat_agent_periodic p JOIN stat_agent a ON a.id = p.stat_agent_id "
+            "LEFT JOIN stat_queue q ON q.id = p.stat_queue_id ORDER BY 1, 2, 3")))
+        # the open login counts every hour up to the end, in both
+        assert len([r for r in results[-1][2] if r[3] == dt.timedelta(hours=1)]) > 100
+        centre.close()
+        with centre.engine.begin() as conn:      # the second history in a clean warehouse
+            conn.exec_driver_sql("TRUNCATE queue_log, classified_calls, stat_call_on_queue, "
+                                 "stat_queue_periodic, stat_agent_periodic, queue_log_rejects")
+    assert results[0] == results[1]
