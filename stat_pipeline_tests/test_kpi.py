@@ -333,6 +333,12 @@ def test_dst_day_and_month_intervals_are_wall_clock(engine):
         assert intervals(conn, "2020-03-07T00:00-05:00", "2020-03-09T00:00-04:00", "day") == [
             ("2020-03-07T00:00:00-05:00", "2020-03-08T00:00:00-05:00"),
             ("2020-03-08T00:00:00-05:00", "2020-03-09T00:00:00-04:00")]
+        assert intervals(conn, "2020-10-26T00:00-04:00", "2020-11-03T00:00-05:00", "week") == [
+            ("2020-10-26T00:00:00-04:00", "2020-11-02T00:00:00-05:00"),   # ours: 7 local days
+            ("2020-11-02T00:00:00-05:00", "2020-11-03T00:00:00-05:00")]
+        with pytest.raises(sa.exc.DBAPIError, match="interval must be"):
+            intervals(conn, "2020-10-26T00:00-04:00", "2020-11-03T00:00-05:00", "fortnight")
+        conn.rollback()
         assert intervals(conn, "2020-10-01T00:00-04:00", "2020-12-01T00:00-05:00", "month") == [
             ("2020-10-01T00:00:00-04:00", "2020-11-01T00:00:00-04:00"),
             ("2020-11-01T00:00:00-04:00", "2020-12-01T00:00:00-05:00")]
@@ -432,6 +438,11 @@ def test_tenants_and_not_found(wh):
     wh.periodic(theirs, "2020-10-06 08:00", total=5, answered=5)
     assert [i["queue_id"] for i in kpi.queue_statistics(wh.conn, tenant_uuids=[TENANT])] == [1]
     assert kpi.queue_statistics(wh.conn, tenant_uuids=[]) == []
+    # no week day: call-logd keeps the day intervals but every sum is zero (SQL IN ())
+    items = kpi.queue_statistics(wh.conn, start=at("2020-10-06 00:00"), end=at("2020-10-08 00:00"),
+                                 interval="day", week_days=(), queue_id=1)
+    assert [(i["from"][:10], i["received"], i["answered_rate"]) for i in items] == [
+        ("2020-10-06", 0, None), ("2020-10-07", 0, None), ("2020-10-06", 0, None)]
     assert len(kpi.queue_statistics(wh.conn)) == 2
     assert kpi.queue_exists(wh.conn, 2, None) and not kpi.queue_exists(wh.conn, 2, [TENANT])
     with pytest.raises(kpi.QueueNotFoundError):
@@ -574,3 +585,64 @@ def test_golden_set_kpis_match_an_independent_computation(engine):
     days, period = by_day[:-1], by_day[-1]
     assert [datetime.fromisoformat(d["from"]).isoweekday() in week_days for d in days] == [True] * len(days)
     assert sum(d["received"] for d in days) == period["received"] == expected_queue(day_queue)["received"]
+
+
+def test_queue_report_uses_call_logds_answered_rate(wh):
+    """stat_queue_report() (migration 0014): answered_rate is call-logd's (closed and
+    divert_* out of the base, a percentage), the old answered / total is answered_share."""
+    q = wh.queue(1, name="sales")
+    wh.periodic(q, "2020-10-06 08:00", total=7, answered=2, abandoned=1, closed=3, full=1)
+    wh.periodic(q, "2020-10-06 09:00", total=1, divert_waittime=1)
+    for status, wait in (("answered", 10), ("answered", 20), ("abandoned", 7)):
+        wh.call(q, "2020-10-06 08:30", status=status, waittime=wait)
+    [row] = wh.conn.execute(sa.text("SELECT * FROM stat_queue_report('Europe/Paris', 'day')")).mappings()
+    assert (row["queue"], row["total"], row["answered"]) == ("sales", 8, 2)
+    assert row["answered_rate"] == Decimal("50.00")          # 2 / (2 + 1 + 1)
+    assert row["answered_share"] == Decimal("0.2500")        # 2 / 8, the former answered_rate
+    assert row["average_waiting_time"] == 12                 # 37 / 3 = 12.33
+    assert row["period_start"] == at("2020-10-06T00:00+02:00")
+    [via_api] = kpi.queue_statistics(wh.conn, start=at("2020-10-06T00:00+02:00"), end=at("2020-10-07T00:00+02:00"),
+                                     timezone="Europe/Paris")
+    assert (via_api["answered_rate"], via_api["average_waiting_time"]) == (50.0, 12)
+
+
+def test_partial_hour_from_takes_calls_but_not_the_hour_row(wh):
+    """§3: with from=10:30 the 10:00 hour row is out but the 10:45 call's wait is in W
+    (call-logd does not reconcile the two sources)."""
+    q = wh.queue(1)
+    wh.periodic(q, "2020-10-06 10:00", total=2, answered=2)
+    wh.periodic(q, "2020-10-06 11:00", total=1, answered=1)
+    wh.call(q, "2020-10-06 10:15", waittime=100)
+    wh.call(q, "2020-10-06 10:45", waittime=30)
+    wh.call(q, "2020-10-06 11:05", waittime=6)
+    [item] = kpi.queue_statistics(wh.conn, start=at("2020-10-06 10:30"), end=at("2020-10-06 12:00"))
+    assert (item["received"], item["answered"], item["average_waiting_time"]) == (1, 1, 36)
+
+
+ZONES = ("America/Montreal", "Europe/Paris", "America/Santiago", "Australia/Lord_Howe",
+         "Pacific/Chatham", "America/Havana", "Asia/Kolkata")
+
+
+def test_local_times_become_instants_like_zoneinfo(engine):
+    """stat_kpi_local_instant = Python's zoneinfo with fold=0 (what call-logd's datetimes
+    do): around every offset change of 2020-2023 in zones with midnight changes (Santiago,
+    Havana), half-hour DST (Lord Howe), odd offsets (Chatham), or none (Kolkata)."""
+    cases = []
+    for name in ZONES:
+        zone = ZoneInfo(name)
+        moment, last = datetime(2020, 1, 1, tzinfo=UTC), None
+        while moment < datetime(2024, 1, 1, tzinfo=UTC):
+            offset = moment.astimezone(zone).utcoffset()
+            if last is not None and offset != last:
+                wall = moment.astimezone(zone).replace(tzinfo=None)
+                for minutes in range(-150, 151, 15):
+                    cases.append((name, wall + timedelta(minutes=minutes)))
+            last, moment = offset, moment + timedelta(minutes=30)
+        cases.append((name, datetime(2022, 6, 15, 12, 0)))
+    with engine.connect() as conn:
+        got = conn.execute(sa.text(
+            "SELECT stat_kpi_local_instant(l, z) FROM unnest(CAST(:l AS timestamp[]), CAST(:z AS text[])) AS t(l, z)"),
+            {"l": [w for _, w in cases], "z": [z for z, _ in cases]}).scalars().all()
+    want = [w.replace(tzinfo=ZoneInfo(z)).astimezone(UTC) for z, w in cases]
+    assert len(cases) > 300
+    assert [(z, w.isoformat(), g, e) for (z, w), g, e in zip(cases, got, want) if g != e][:5] == []

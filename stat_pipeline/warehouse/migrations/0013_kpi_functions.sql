@@ -10,7 +10,8 @@
 --     and the tenant of the queue/agent IN p_tenant_uuids (NULL = every tenant, '{}' = none);
 --   * a periodic row is taken or dropped whole by its hour start, a call by its own time
 --     (ENTERQUEUE time).
--- Only PostgreSQL 13 features are used (no generate_series with a time zone, no any_value).
+-- Only PostgreSQL 13 features are used (no generate_series with a time zone, no any_value;
+-- extract() gives double precision before 14, so its results are cast to numeric).
 
 -- The row filter above, one expression: an inlinable SQL function, so the planner still
 -- uses the "time" indexes of the tables for the from/until bounds.
@@ -41,8 +42,9 @@ DECLARE
     bits     bigint;
     exponent integer;
     mantissa numeric;
-    scale    numeric;  -- 2^n
-    scaled   numeric;  -- M * 100
+    scale    numeric := 1;  -- 2^n, built from exact bigint shifts (no power(): its precision
+    remaining integer;      --  for large exponents differs between PostgreSQL versions)
+    scaled   numeric;       -- M * 100
     floored  numeric;
     twice_remainder numeric;
 BEGIN
@@ -61,10 +63,14 @@ BEGIN
         mantissa := mantissa + 4503599627370496;              -- implicit leading 1 (2^52)
     END IF;
     -- x = mantissa * 2^(exponent - 1075)
+    remaining := abs(exponent - 1075);
+    WHILE remaining > 0 LOOP
+        scale := scale * (1::bigint << least(remaining, 62))::numeric;
+        remaining := remaining - least(remaining, 62);
+    END LOOP;
     IF exponent >= 1075 THEN                                  -- an integer: nothing to round
-        RETURN mantissa * power(2::numeric, exponent - 1075);
+        RETURN mantissa * scale;
     END IF;
-    scale := power(2::numeric, 1075 - exponent);
     scaled := mantissa * 100;
     floored := div(scaled, scale);
     twice_remainder := 2 * (scaled - floored * scale);
@@ -100,7 +106,8 @@ $$;
 
 -- One step of an interval: 'hour' steps in absolute time (an hour interval is always one
 -- real hour: 00:00-04 -> 01:00-04 -> 01:00-05 on a fall-back day), 'day' and 'month' in
--- the wall-clock time of p_timezone (a day is 23, 24 or 25 hours), like call-logd.
+-- the wall-clock time of p_timezone (a day is 23, 24 or 25 hours), like call-logd; 'week'
+-- (7 wall-clock days from p_from) is ours, for BI tools, and drops no interval.
 CREATE OR REPLACE FUNCTION stat_kpi_next_step(p_start timestamptz, p_interval text, p_timezone text)
 RETURNS timestamptz LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
@@ -109,12 +116,14 @@ BEGIN
             RETURN p_start + interval '1 hour';
         WHEN 'day' THEN
             RETURN stat_kpi_local_instant((p_start AT TIME ZONE p_timezone) + interval '1 day', p_timezone);
+        WHEN 'week' THEN  -- ours, for BI tools (call-logd has hour, day and month)
+            RETURN stat_kpi_local_instant((p_start AT TIME ZONE p_timezone) + interval '7 days', p_timezone);
         WHEN 'month' THEN
             RETURN stat_kpi_local_instant((p_start AT TIME ZONE p_timezone) + interval '1 month', p_timezone);
         ELSE
             -- (no percent sign in migrations: they go through the driver's parameter syntax)
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-                MESSAGE = 'interval must be hour, day or month, not ' || coalesce(p_interval, 'NULL');
+                MESSAGE = 'interval must be hour, day, week or month, not ' || coalesce(p_interval, 'NULL');
     END CASE;
 END
 $$;
@@ -248,7 +257,7 @@ LANGUAGE sql STABLE AS $$
         GROUP BY r.visible_id
     ),
     wrapup AS (
-        SELECT r.visible_id, extract(epoch FROM sum(a.wrapup_time)) AS wrapup_seconds
+        SELECT r.visible_id, extract(epoch FROM sum(a.wrapup_time))::numeric AS wrapup_seconds
         FROM call_rows r
         JOIN stat_agent_periodic a ON a.stat_queue_id = r.call_stat_queue_id
         WHERE stat_kpi_time_matches(a."time", p_from, p_until, p_timezone,
@@ -408,9 +417,9 @@ LANGUAGE sql STABLE AS $$
     ),
     queue_rows AS (
         SELECT p.stat_agent_id, q.queue_id,
-               trunc(extract(epoch FROM sum(p.login_time)))::bigint AS login_time,
-               trunc(extract(epoch FROM sum(p.pause_time)))::bigint AS pause_time,
-               trunc(extract(epoch FROM sum(p.wrapup_time)))::bigint AS wrapup_time
+               trunc(extract(epoch FROM sum(p.login_time))::numeric)::bigint AS login_time,
+               trunc(extract(epoch FROM sum(p.pause_time))::numeric)::bigint AS pause_time,
+               trunc(extract(epoch FROM sum(p.wrapup_time))::numeric)::bigint AS wrapup_time
         FROM stat_agent_periodic p
         JOIN stat_queue q ON q.id = p.stat_queue_id
         WHERE p.stat_agent_id IN (SELECT stat_agent_id FROM global_rows)
@@ -444,8 +453,9 @@ LANGUAGE sql STABLE AS $$
                coalesce(t.wrapup_time, 0) AS wrapup_time,
                t.stat_agent_id IS NULL AS only_calls
         FROM queue_rows t
-        FULL JOIN (SELECT * FROM answered_calls WHERE queue_id IS NOT NULL) c
-               ON c.visible_id = t.stat_agent_id AND c.queue_id = t.queue_id
+        -- (a queue without confd id is one entry with queue_id null; -1 is no confd id)
+        FULL JOIN answered_calls c
+               ON c.visible_id = t.stat_agent_id AND coalesce(c.queue_id, -1) = coalesce(t.queue_id, -1)
     ),
     queue_lists AS (
         SELECT stat_agent_id,
@@ -466,7 +476,7 @@ LANGUAGE sql STABLE AS $$
                jsonb_agg(jsonb_build_object('reason', reason, 'pause_time', seconds)
                          ORDER BY seconds DESC, reason) AS pause_by_reason
         FROM (SELECT r.stat_agent_id, r.reason,
-                     trunc(extract(epoch FROM sum(r.pause_time)))::bigint AS seconds
+                     trunc(extract(epoch FROM sum(r.pause_time))::numeric)::bigint AS seconds
               FROM stat_agent_pause_reason r
               WHERE r.stat_agent_id IN (SELECT stat_agent_id FROM global_rows)
                 AND r.stat_queue_id IS NULL
@@ -485,9 +495,9 @@ LANGUAGE sql STABLE AS $$
         SELECT v.id, v.agent_id, v.name, v.tenant_uuid, o.first_time,
                coalesce(t.answered, 0)::bigint AS answered,
                coalesce(t.talktime, 0)::bigint AS conversation_time,
-               coalesce(trunc(extract(epoch FROM g.login_time)), 0)::bigint AS login_time,
-               coalesce(trunc(extract(epoch FROM g.pause_time)), 0)::bigint AS pause_time,
-               coalesce(trunc(extract(epoch FROM g.wrapup_time)), 0)::bigint AS wrapup_time,
+               coalesce(trunc(extract(epoch FROM g.login_time)::numeric), 0)::bigint AS login_time,
+               coalesce(trunc(extract(epoch FROM g.pause_time)::numeric), 0)::bigint AS pause_time,
+               coalesce(trunc(extract(epoch FROM g.wrapup_time)::numeric), 0)::bigint AS wrapup_time,
                coalesce(l.queues, '[]'::jsonb) AS queues,
                coalesce(r.pause_by_reason, '[]'::jsonb) AS pause_by_reason
         FROM visible v
