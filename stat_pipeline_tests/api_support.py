@@ -21,6 +21,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from typing import Any, Iterator, Optional
 
 import requests
@@ -172,7 +173,7 @@ def add_call(conn: sa.Connection, stat_queue_id: int, time_: str, status: str, w
     conn.execute(sa.text(
         "INSERT INTO stat_call_on_queue (callid, time, waittime, talktime, status, stat_queue_id, stat_agent_id) "
         "VALUES (:callid, :time, :waittime, :talktime, :status, :sq, :sa)"),
-        {"callid": callid or f"call-{time_}-{waittime}-{talktime}", "time": time_, "waittime": waittime,
+        {"callid": callid or uuid.uuid4().hex, "time": time_, "waittime": waittime,
          "talktime": talktime, "status": status, "sq": stat_queue_id, "sa": stat_agent_id})
 
 
@@ -190,8 +191,6 @@ def empty_tables(conn: sa.Connection) -> None:
 
 
 # ---- fixtures (imported by the test_api*.py modules) ------------------------------------------
-import uuid
-
 import pytest
 
 TOKEN = "test-token-" + uuid.uuid4().hex

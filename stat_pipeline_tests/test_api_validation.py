@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from stat_pipeline_tests.api_support import (  # noqa: F401 (fixtures)
-    TENANT_A, CallLogdError, add_agent, add_queue, add_queue_periodic, api_database, api_port,
+    TENANT_A, CallLogdError, add_agent, add_call, add_queue, add_queue_periodic, api_database, api_port,
     call_logd, warehouse,
 )
 
@@ -157,3 +157,21 @@ def test_hour_interval_limit_is_one_month_in_the_zone(call_logd, one_queue_one_a
     assert by_id(1, until="2020-11-06T13:00:00", interval="hour")["items"]
     # same days, no hour interval: no limit
     assert by_id(1, from_="2020-01-01T00:00:00", until="2020-12-01T00:00:00", interval="day")["items"]
+
+
+def test_out_of_range_values_are_answers_not_failures(call_logd, one_queue_one_agent, warehouse):
+    """Values past what PostgreSQL or Python dates hold: a threshold past the longest
+    possible wait counts every answered call; a bucket bound past it is a 400 naming the
+    limit; hour intervals at the end of year 9999 are a 400, not a server error."""
+    with warehouse.begin() as conn:
+        add_call(conn, 1, "2020-10-06 13:10:00+00", "answered", waittime=2**31 - 1)
+    [period] = call_logd.queue_statistics.get_by_id(1, qos_threshold=10**11)["items"]
+    assert (period["answered"], period["quality_of_service"]) == (1, 100.0)
+    [listed] = call_logd.queue_statistics.list(qos_threshold=10**11)["items"]
+    assert listed["quality_of_service"] == period["quality_of_service"]
+    details = _details(lambda **p: call_logd.queue_statistics.get_qos_by_id(1, **p),
+                       qos_thresholds=f"5,{2**31}")
+    assert details["qos_thresholds"]["1"][0]["constraint"] == {"min": 0, "max": 2**31 - 1}
+    assert call_logd.queue_statistics.get_qos_by_id(1, qos_thresholds=f"5,{2**31 - 1}")["items"]
+    assert set(_details(lambda **p: call_logd.queue_statistics.get_by_id(1, **p), from_="9999-12-31T23:00:00",
+                        until="9999-12-31T23:59:00", timezone="Pacific/Kiritimati", interval="hour")) == {"from", "until"}

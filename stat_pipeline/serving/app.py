@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import contextlib
 import time
-from datetime import datetime, timedelta, timezone as fixed_timezone
 from importlib import resources
 from typing import Any, Callable, Iterable, Optional
 
 import sqlalchemy as sa
-from dateutil.relativedelta import relativedelta
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -75,42 +75,28 @@ def api_spec_text() -> str:
     return (resources.files("stat_pipeline.serving") / "api.yml").read_text()
 
 
-def hour_range_too_large(start: datetime, end: datetime) -> bool:
-    """call-logd's limit on ``interval=hour``: ``from + 1 month < until``. pytz adds the month
-    at ``from``'s UTC offset, then compares instants; a fixed offset does the same."""
-    at_offset = start.astimezone(fixed_timezone(start.utcoffset() or timedelta(0)))
-    return at_offset + relativedelta(months=1) < end
-
-
-def tomorrow(zone) -> datetime:
-    """call-logd's default ``until``: tomorrow 00:00 in the zone."""
-    today = datetime.now(zone).date()
-    return datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-
-
-_OLDEST = {
-    "queue": sa.text(
-        "SELECT min(p.time) FROM stat_queue_periodic p JOIN stat_queue q ON q.id = p.stat_queue_id "
-        "WHERE q.queue_id = :id AND NOT q.deleted"),
-    "agent": sa.text(
-        "SELECT min(p.time) FROM stat_agent_periodic p JOIN stat_agent a ON a.id = p.stat_agent_id "
-        "WHERE a.agent_id = :id AND NOT a.deleted"),
-}
-
-
-def _check_hour_range(conn: sa.Connection, kind: str, object_id: int, query: StatisticsQuery) -> None:
-    if getattr(query, "interval", None) != "hour":
-        return
-    start = query.from_
-    if start is None:  # call-logd's default: the oldest statistics of that queue/agent
-        start = conn.execute(_OLDEST[kind], {"id": object_id}).scalar()
-        if start is None:
-            return
-    end = query.until or tomorrow(query.zone)
-    if hour_range_too_large(start.astimezone(query.zone), end):
+def _kpi_call(function, conn, **arguments):
+    """A kpi function, its refusals turned into call-logd's errors (the queue or agent is
+    looked up before the interval range is checked, as in call-logd's services)."""
+    try:
+        return function(conn, **arguments)
+    except kpi.QueueNotFoundError:
+        raise ApiError(404, "No queue found matching this ID", "queue-not-found-with-given-id",
+                       {"queue_id": arguments["queue_id"]}) from None
+    except kpi.AgentNotFoundError:
+        raise ApiError(404, "No agent found matching this ID", "agent-not-found-with-given-id",
+                       {"agent_id": arguments["agent_id"]}) from None
+    except kpi.RangeTooLargeError:
         raise ApiError(400, "Date range is too large for the given interval",
                        "date-range-too-large-for-interval",
-                       "Maximum of 1 month for interval by hour")
+                       "Maximum of 1 month for interval by hour") from None
+    except (OverflowError, ValueError) as exc:
+        # a month or a day past year 9999 (from=9999-12-31T23:00&interval=hour): the
+        # caller's dates, not a fault of ours
+        if "out of range" not in str(exc):
+            raise
+        raise ApiError(400, "Sent data is invalid", "invalid-data",
+                       {"from": "Date out of range", "until": "Date out of range"}) from None
 
 
 def _tenant_list(tenants: Optional[tuple[str, ...]]) -> Optional[list[str]]:
@@ -149,26 +135,18 @@ class StatisticsApi:
     # -- queues ------------------------------------------------------------------------
     async def queues(self, request: Request) -> JSONResponse:
         def work(conn, query: QueueListQuery, tenants):
-            items = kpi.queue_statistics(conn, **query.kpi_arguments(), qos_threshold=query.qos_threshold,
-                                         tenant_uuids=tenants)
+            items = _kpi_call(kpi.queue_statistics, conn, **query.kpi_arguments(),
+                              qos_threshold=query.qos_threshold, tenant_uuids=tenants)
             return envelope([dump_queue_item(i) for i in items])
 
         return await self._answer(request, "call-logd.queues.statistics.read", QueueListQuery, work)
-
-    def _queue_or_404(self, conn, queue_id: int, tenants) -> None:
-        if not kpi.queue_exists(conn, queue_id, tenants):
-            raise ApiError(404, "No queue found matching this ID", "queue-not-found-with-given-id",
-                           {"queue_id": queue_id})
 
     async def queue(self, request: Request) -> JSONResponse:
         queue_id = request.path_params["queue_id"]
 
         def work(conn, query: QueueQuery, tenants):
-            self._queue_or_404(conn, queue_id, tenants)
-            _check_hour_range(conn, "queue", queue_id, query)
-            items = kpi.queue_statistics(conn, **query.kpi_arguments(), interval=query.interval,
-                                         qos_threshold=query.qos_threshold, tenant_uuids=tenants,
-                                         queue_id=queue_id)
+            items = _kpi_call(kpi.queue_statistics, conn, **query.kpi_arguments(), interval=query.interval,
+                              qos_threshold=query.qos_threshold, tenant_uuids=tenants, queue_id=queue_id)
             return envelope([dump_queue_item(i) for i in items])
 
         return await self._answer(request, f"call-logd.queues.{queue_id}.statistics.read", QueueQuery, work)
@@ -177,10 +155,9 @@ class StatisticsApi:
         queue_id = request.path_params["queue_id"]
 
         def work(conn, query: QosQuery, tenants):
-            self._queue_or_404(conn, queue_id, tenants)
-            _check_hour_range(conn, "queue", queue_id, query)
-            items = kpi.queue_qos(conn, queue_id=queue_id, **query.kpi_arguments(), interval=query.interval,
-                                  qos_thresholds=tuple(query.qos_thresholds), tenant_uuids=tenants)
+            items = _kpi_call(kpi.queue_qos, conn, queue_id=queue_id, **query.kpi_arguments(),
+                              interval=query.interval, qos_thresholds=tuple(query.qos_thresholds),
+                              tenant_uuids=tenants)
             return envelope([dump_qos_item(i) for i in items])
 
         return await self._answer(request, f"call-logd.queues.{queue_id}.statistics.qos.read", QosQuery, work)
@@ -188,7 +165,7 @@ class StatisticsApi:
     # -- agents ------------------------------------------------------------------------
     async def agents(self, request: Request) -> JSONResponse:
         def work(conn, query: AgentListQuery, tenants):
-            items = kpi.agent_statistics(conn, **query.kpi_arguments(), tenant_uuids=tenants)
+            items = _kpi_call(kpi.agent_statistics, conn, **query.kpi_arguments(), tenant_uuids=tenants)
             return envelope([dump_agent_item(i) for i in items])
 
         return await self._answer(request, "call-logd.agents.statistics.read", AgentListQuery, work)
@@ -197,12 +174,8 @@ class StatisticsApi:
         agent_id = request.path_params["agent_id"]
 
         def work(conn, query: AgentQuery, tenants):
-            if not kpi.agent_exists(conn, agent_id, tenants):
-                raise ApiError(404, "No agent found matching this ID", "agent-not-found-with-given-id",
-                               {"agent_id": agent_id})
-            _check_hour_range(conn, "agent", agent_id, query)
-            items = kpi.agent_statistics(conn, **query.kpi_arguments(), interval=query.interval,
-                                         tenant_uuids=tenants, agent_id=agent_id)
+            items = _kpi_call(kpi.agent_statistics, conn, **query.kpi_arguments(), interval=query.interval,
+                              tenant_uuids=tenants, agent_id=agent_id)
             return envelope([dump_agent_item(i) for i in items])
 
         return await self._answer(request, f"call-logd.agents.{agent_id}.statistics.read", AgentQuery, work)
@@ -222,6 +195,13 @@ class StatisticsApi:
                 Route(prefix + "/api/api.yml", self.spec, methods=["GET"]),
             ]
         return routes
+
+
+# Wazo's services answer browsers of other origins (their default CORS settings): web apps
+# that read call-logd from a page can read us. The token travels in a header, never a cookie,
+# so an origin learns nothing it was not given.
+CORS = Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"],
+                  allow_headers=["Content-Type", "X-Auth-Token", "Wazo-Tenant"])
 
 
 def create_app(warehouse_url: str, token_checker: TokenChecker, *,
@@ -249,6 +229,7 @@ def create_app(warehouse_url: str, token_checker: TokenChecker, *,
     app = Starlette(
         routes=[*api.routes(), *mounts],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
+        middleware=[CORS],
         lifespan=lifespan,
     )
     app.state.statistics_api = api

@@ -72,9 +72,22 @@ NOT_AN_INTEGER = _constraint("Not a valid integer.", "type", "integer")
 NOT_A_DATETIME = _constraint("Not a valid datetime", "type", "datetime")
 
 
+# stat_call_on_queue.waittime is a PostgreSQL integer: no wait is longer than this
+LONGEST_WAIT = 2**31 - 1
+
+
 def _min_zero(value: int) -> Optional[dict[str, Any]]:
     if value < 0:
         return _constraint("Must be greater than or equal to 0.", "range", {"min": 0})
+    return None
+
+
+def _bucket_bound(value: int) -> Optional[dict[str, Any]]:
+    """A QoS bucket bound: >= 0 as in call-logd, and (ours) a wait a PostgreSQL integer can
+    hold; call-logd would answer an empty bucket, we say why rather than fail in SQL."""
+    if value < 0 or value > LONGEST_WAIT:
+        return _constraint(f"Must be greater than or equal to 0 and less than or equal to {LONGEST_WAIT}.",
+                           "range", {"min": 0, "max": LONGEST_WAIT})
     return None
 
 
@@ -228,7 +241,8 @@ class _QosThreshold(BaseModel):
         number = parse_integer(value)
         if problem := _min_zero(number):
             raise _fail([problem])
-        return number
+        # "wait <= threshold" is the same for every threshold past the longest possible wait
+        return min(number, LONGEST_WAIT)
 
 
 class _Interval(BaseModel):
@@ -275,7 +289,7 @@ class QosQuery(StatisticsQuery, _Interval):
     @field_validator("qos_thresholds", mode="before")
     @classmethod
     def _thresholds(cls, value: Any) -> Any:
-        return sorted(_integer_list(value, _min_zero))
+        return sorted(_integer_list(value, _bucket_bound))
 
 
 def first_values(query: Any) -> dict[str, str]:
