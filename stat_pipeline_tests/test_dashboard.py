@@ -441,7 +441,8 @@ def test_demo_prints_the_dashboard_url_and_token_and_serves_the_samples_day(tmp_
     """``stat-pipeline demo`` as a user runs it: the line with the dashboard's URL and token;
     that token opens the API, whose numbers for the sample's day are those of the demo's
     warehouse (read here by SQL); SIGTERM leaves no process behind."""
-    from stat_pipeline_tests.test_processes import BIN, _descendants, _env, _free_port, _proc_stat, _wait
+    from stat_pipeline_tests.test_processes import (BIN, _descendants, _env, _free_port, _wait,
+                                                     assert_all_gone)
 
     state, log = tmp_path / "state", tmp_path / "demo.log"
     port, api_port = _free_port(), _free_port()
@@ -459,21 +460,24 @@ def test_demo_prints_the_dashboard_url_and_token_and_serves_the_samples_day(tmp_
         assert _get(url + "1.0/queues/statistics")[0] == 401
 
         yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
-        period = urlencode({"from": f"{yesterday}T00:00:00", "until": f"{yesterday + dt.timedelta(days=1)}T00:00:00"})
+        day = dt.datetime.combine(yesterday, dt.time(), dt.timezone.utc)
+        next_day = day + dt.timedelta(days=1)
+        period = urlencode({"from": day.strftime("%Y-%m-%dT%H:%M:%S"),
+                            "until": next_day.strftime("%Y-%m-%dT%H:%M:%S")})
         warehouse = sa.create_engine(f"postgresql+psycopg2://postgres@/stat?host={state / 'pg'}",
                                      poolclass=sa.NullPool)
+        # the sensor's first run computes the sample's hours; compare once it has ended
+        _wait("the sensor's run", lambda: re.search(r"hourly_queue_stats - \S+ - \d+ - RUN_SUCCESS",
+                                                    log.read_text()), proc, log)
         try:
-            def computed():  # the sensor's first run has written the sample's hours
+            def computed():
                 with warehouse.connect() as conn:
-                    if not sa.inspect(conn).has_table("stat_queue_periodic"):
-                        return None
                     return dict(conn.execute(sa.text(
                         "SELECT q.name, SUM(p.total) FROM stat_queue q JOIN stat_queue_periodic p "
-                        "ON p.stat_queue_id = q.id WHERE p.time >= :day AND p.time < :next "
-                        "GROUP BY q.name"), {"day": dt.datetime.combine(yesterday, dt.time(), dt.timezone.utc),
-                                             "next": dt.datetime.combine(yesterday + dt.timedelta(days=1), dt.time(),
-                                                                         dt.timezone.utc)}).all()) or None
-            received = _wait("the sample's statistics", computed, proc, log)
+                        "ON p.stat_queue_id = q.id WHERE p.time >= :day AND p.time < :next_day "
+                        "GROUP BY q.name"), {"day": day, "next_day": next_day}).all()) or None
+            received = computed()
+            assert received
         finally:
             warehouse.dispose()
         status, _, body = _get(f"{url}1.0/queues/statistics?{period}", token)
@@ -483,10 +487,7 @@ def test_demo_prints_the_dashboard_url_and_token_and_serves_the_samples_day(tmp_
         spawned = _descendants(proc.pid)
         proc.send_signal(signal.SIGTERM)
         proc.wait(120)
-        deadline = time.monotonic() + 60
-        while (alive := {p for p in spawned if _proc_stat(p)}) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not alive, [Path(f"/proc/{p}/cmdline").read_bytes()[:120] for p in alive]
+        assert_all_gone(spawned, 60)
     finally:
         if proc.poll() is None:
             proc.kill()
