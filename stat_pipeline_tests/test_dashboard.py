@@ -404,6 +404,14 @@ def test_dashboard_shows_the_golden_days_numbers(api_server, browser, tmp_path, 
     assert {name: int(row["received"]) for name, row in rows.items()} == \
            {q["queue_name"]: q["received"] for q in working.values()}
     assert sum(q["received"] for q in working.values()) < sum(q["received"] for q in queues.values())
+
+    # 5. what the API refuses is said on the page, in the API's words (hours over > 1 month)
+    refused = urlencode({**state, "from": "2024-01-01"})
+    browser.goto(f"{base}/#{refused}")
+    error = browser.wait_for("document.body.dataset.state === 'error' && "
+                             "document.getElementById('error').textContent", "the API's refusal")
+    assert error.startswith("400 ") and "month" in error.lower(), error
+    assert browser.evaluate("document.getElementById('queues-view').classList.contains('stale')")
     for png in shots:
         assert png.stat().st_size > 20_000  # a drawn page, not a blank one
         keep_artifact(png)

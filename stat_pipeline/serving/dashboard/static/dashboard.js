@@ -600,6 +600,7 @@ async function load() {
   $("#sign-out").hidden = false;
   fillFilters(state);
   $("#error").hidden = true;
+  for (const view of document.querySelectorAll(".view")) view.classList.remove("stale");
   const problem = checkState(state);
   if (problem) { fail(problem); return; }
   document.body.dataset.state = "loading";
@@ -625,6 +626,9 @@ async function load() {
 }
 
 function fail(message) {
+  // what is still drawn belongs to the previous choice: grey it out rather than let it pass
+  // for the answer to this one
+  for (const view of document.querySelectorAll(".view")) view.classList.add("stale");
   $("#status").textContent = "";
   $("#error").textContent = message;
   $("#error").hidden = false;
