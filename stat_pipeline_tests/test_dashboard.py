@@ -405,6 +405,12 @@ def test_dashboard_shows_the_golden_days_numbers(api_server, browser, tmp_path, 
            {q["queue_name"]: q["received"] for q in working.values()}
     assert sum(q["received"] for q in working.values()) < sum(q["received"] for q in queues.values())
 
+    # the day the clocks go back in Paris (2024-10-27) has 25 hours; 02:00 comes twice
+    open_view(browser, base, **{**state, "from": "2024-10-27", "to": "2024-10-27"})
+    labels = chart(browser, "chart-queue-calls")["labels"]
+    assert len(labels) == 25 and labels[:2] == ["00:00", "01:00"]
+    assert labels[2:4] == ["02:00 +02:00", "02:00 +01:00"] and labels[-1] == "23:00"
+
     # 5. what the API refuses is said on the page, in the API's words (hours over > 1 month)
     refused = urlencode({**state, "from": "2024-01-01"})
     browser.goto(f"{base}/#{refused}")

@@ -164,6 +164,16 @@ function formatValue(value, type) {
 // "2024-03-04T10:00:00+01:00" is already wall-clock time in the chosen zone: keep its text.
 function wallClock(iso) { return iso ? iso.slice(0, 16).replace("T", " ") : ""; }
 
+// The axis labels of a series of intervals. When the clock goes back (end of DST) an hour
+// shows twice in wall-clock time: both get their UTC offset ("02:00 +02:00", "02:00 +01:00").
+function intervalLabels(intervals, grain, oneDay) {
+  const labels = intervals.map((i) => intervalLabel(i.from, grain, oneDay));
+  const seen = new Map();
+  for (const label of labels) seen.set(label, (seen.get(label) || 0) + 1);
+  return labels.map((label, n) => (seen.get(label) > 1 && intervals[n].from
+    ? `${label} ${intervals[n].from.slice(19)}` : label));
+}
+
 function intervalLabel(iso, grain, oneDay) {
   if (!iso) return "";
   if (grain === "month") return iso.slice(0, 7);
@@ -398,7 +408,7 @@ async function loadQueues(state, generation) {
   const whole = detail.items[detail.items.length - 1];
   renderQueueCards(whole, state);
   const oneDay = state.from === state.to;
-  const labels = intervals.map((i) => intervalLabel(i.from, state.grain, oneDay));
+  const labels = intervalLabels(intervals, state.grain, oneDay);
   drawChart("chart-queue-calls", {
     type: "bar",
     data: {labels, datasets: ["received", "answered", "abandoned"].map((key) => ({
@@ -524,7 +534,7 @@ async function loadAgents(state, generation) {
   const oneDay = state.from === state.to;
   drawChart("chart-agent-intervals", {
     type: "bar",
-    data: {labels: intervals.map((i) => intervalLabel(i.from, state.grain, oneDay)),
+    data: {labels: intervalLabels(intervals, state.grain, oneDay),
            datasets: TIME_SERIES.map(([key, label, color]) => ({
              label, data: intervals.map((i) => i[key] ?? 0), backgroundColor: color}))},
     options: {scales: {y: durationAxis("h:mm:ss", intervals.flatMap((i) => TIME_SERIES.map(([k]) => i[k])))},
