@@ -562,6 +562,7 @@ function showLogin(message) {
   document.body.dataset.state = "login";
   $("#main").hidden = true;
   $("#sign-out").hidden = true;
+  $("header.top nav").hidden = true;
   $("#login").hidden = false;
   $("#login-error").textContent = message || "";
   $("#token").focus();
@@ -608,6 +609,7 @@ async function load() {
   $("#login").hidden = true;
   $("#main").hidden = false;
   $("#sign-out").hidden = false;
+  $("header.top nav").hidden = false;
   fillFilters(state);
   $("#error").hidden = true;
   for (const view of document.querySelectorAll(".view")) view.classList.remove("stale");
