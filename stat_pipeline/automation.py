@@ -298,8 +298,8 @@ def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
         # the closed-hour sweep's hours stay in the full chain (rows may come for them)
         swept = {h for h in hours if closed_through is not None and h > closed_through}
         full, agent_only = split_agent_only(hours, set(per_hour) | swept, lookahead)
-        requests = (requests_for(full, max_id, lookahead, per_hour)
-                    + agent_requests(agent_only, max_id))
+        agent_runs = agent_requests(agent_only, max_id)
+        requests = requests_for(full, max_id, lookahead, per_hour) + agent_runs
         state = _write_cursor(new_cursor, new_closed, new.resume_at(new_cursor))
         if counts["rows_without_plausible_time"]:
             context.log.warning(
@@ -309,15 +309,16 @@ def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
         if not requests:
             return dg.SensorResult(skip_reason=dg.SkipReason(
                 f"no complete hour to request (rows up to id {max_id})"), cursor=state)
-        chunks = [r for r in requests if CHUNK_TAG in r.tags]
+        chunks = [r for r in requests if CHUNK_TAG in r.tags and not r.asset_selection]
         message = (f"rows {cursor + 1}..{max_id}: {counts}; {len(hours)} hour(s) in "
                    f"{len(requests)} run(s)"
                    + (f", {len(chunks)} of them catch-up chunks of at most {CHUNK_HOURS} hours "
                       f"({chunks[0].tags[RANGE_START]} .. {chunks[-1].tags[RANGE_END]}, oldest "
                       "first)" if chunks else "")
-                   + (f", {len(agent_only)} hour(s) touched only by an open agent state as "
-                      f"{AGENT_ASSET} alone ({agent_only[0]:%Y-%m-%d-%H:%M} .. "
-                      f"{agent_only[-1]:%Y-%m-%d-%H:%M})" if agent_only else "")
+                   + (f", {len(agent_runs)} for the {len(agent_only)} hour(s) "
+                      f"touched only by an open agent state, as {AGENT_ASSET} alone "
+                      f"({agent_only[0]:%Y-%m-%d-%H:%M} .. {agent_only[-1]:%Y-%m-%d-%H:%M})"
+                      if agent_only else "")
                    + f"; cursor {cursor} -> {new_cursor}")
         context.log.info(message)
         return dg.SensorResult(run_requests=requests, cursor=state)

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import calendar
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -61,11 +62,11 @@ class AgentNotFoundError(LookupError):
 # --- existence (the 404s) --------------------------------------------------------------
 
 def queue_exists(conn: Connection, queue_id: int, tenant_uuids: Sequence[str] | None = None) -> bool:
-    return _find_queue(conn, queue_id, tenant_uuids) is not None
+    return _find(conn, _QUEUES, queue_id, tenant_uuids) is not None
 
 
 def agent_exists(conn: Connection, agent_id: int, tenant_uuids: Sequence[str] | None = None) -> bool:
-    return _find_agent(conn, agent_id, tenant_uuids) is not None
+    return _find(conn, _AGENTS, agent_id, tenant_uuids) is not None
 
 
 # --- queues ----------------------------------------------------------------------------
@@ -85,33 +86,9 @@ def queue_statistics(conn: Connection, *, start: datetime | None = None, end: da
     average_handling_time, longest_waiting_time; ``short_abandon_threshold`` (seconds, None =
     no call left out) only changes abandon_rate and service_level.
     """
-    zone = ZoneInfo(timezone)
-    filters = _filters(timezone, day_start_hour, day_end_hour, week_days, tenant_uuids)
-    filters.update(qos=qos_threshold, short=short_abandon_threshold)
-    if queue_id is None:
-        # call-logd aggregates the list with the request's bounds as given (no until: no
-        # upper bound) and only shows tomorrow as the items' until.
-        rows = conn.execute(text(
-            "SELECT * FROM stat_queue_kpi(:start, :end, :tz, :start_hour, :end_hour, :week_days,"
-            " :tenants, NULL, :qos, :short)"), {**filters, "start": start, "end": end}).mappings()
-        shown_until = end or tomorrow(zone)
-        return [_queue_item(row, start or row["first_stat_time"], shown_until, row["queue_id"], zone)
-                for row in rows]
-
-    queue = _find_queue(conn, queue_id, tenant_uuids)
-    if queue is None:
-        raise QueueNotFoundError(queue_id)
-    start, end = _period(start, end, queue["first_stat_time"], zone)
-    _check_range(interval, start, end, zone)
-    rows = conn.execute(text(
-        "SELECT * FROM stat_queue_kpi_by_interval(:start, :end, :interval, :tz, :start_hour,"
-        " :end_hour, :week_days, :tenants, :queue_id, :qos, :short)"
-        " WHERE stat_queue_id = :stat_queue_id"),
-        {**filters, "start": start, "end": end, "interval": interval, "queue_id": queue_id,
-         "stat_queue_id": queue["stat_queue_id"]}).mappings()
-    return [_queue_item(row, row["interval_start"], row["interval_end"], queue_id, zone,
-                        name=queue["name"], tenant_uuid=queue["tenant_uuid"])
-            for row in _period_items(rows, start, end)]
+    params = _filters(timezone, day_start_hour, day_end_hour, week_days, tenant_uuids)
+    params.update(qos=qos_threshold, short=short_abandon_threshold)
+    return _statistics(conn, _QUEUES, queue_id, start, end, interval, params)
 
 
 def queue_qos(conn: Connection, *, queue_id: int, start: datetime | None = None,
@@ -122,29 +99,13 @@ def queue_qos(conn: Connection, *, queue_id: int, start: datetime | None = None,
               tenant_uuids: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """``/queues/{queue_id}/statistics/qos``: per item, ``quality_of_service`` is the list of
     wait buckets ``{min, max, answered, abandoned}`` ([0, t1), [t1, t2), ..., [tn, None))."""
-    zone = ZoneInfo(timezone)
-    queue = _find_queue(conn, queue_id, tenant_uuids)
-    if queue is None:
-        raise QueueNotFoundError(queue_id)
-    start, end = _period(start, end, queue["first_stat_time"], zone)
-    _check_range(interval, start, end, zone)
-    rows = conn.execute(text(
-        "SELECT * FROM stat_queue_qos_by_interval(:queue_id, :start, :end, :interval, :tz,"
-        " :start_hour, :end_hour, :week_days, :tenants, :thresholds)"),
-        {**_filters(timezone, day_start_hour, day_end_hour, week_days, tenant_uuids),
-         "queue_id": queue_id, "start": start, "end": end, "interval": interval,
-         "thresholds": sorted(set(qos_thresholds))}).mappings()
+    params = _filters(timezone, day_start_hour, day_end_hour, week_days, tenant_uuids)
+    params.update(thresholds=sorted(set(qos_thresholds)))
     items: list[dict[str, Any]] = []
-    for row in _period_items(rows, start, end):
-        if not items or (items[-1]["_start"], items[-1]["_end"]) != (row["interval_start"], row["interval_end"]):
-            items.append({"_start": row["interval_start"], "_end": row["interval_end"],
-                          "from": _iso(row["interval_start"], zone), "until": _iso(row["interval_end"], zone),
-                          "tenant_uuid": _uuid(queue["tenant_uuid"]), "queue_id": queue_id,
-                          "queue_name": queue["name"], "quality_of_service": []})
-        items[-1]["quality_of_service"].append(
-            {"min": row["min"], "max": row["max"], "answered": row["answered"], "abandoned": row["abandoned"]})
-    for item in items:
-        del item["_start"], item["_end"]
+    for bucket in _statistics(conn, _QOS, queue_id, start, end, interval, params):
+        if not items or (items[-1]["from"], items[-1]["until"]) != (bucket["from"], bucket["until"]):
+            items.append({**bucket["item"], "quality_of_service": []})
+        items[-1]["quality_of_service"].append(bucket["bucket"])
     return items
 
 
@@ -161,29 +122,57 @@ def agent_statistics(conn: Connection, *, start: datetime | None = None, end: da
     Extra keys (ours): average_handling_time ((conversation + wrap-up) / answered),
     pause_by_reason ([{reason, pause_time}], seconds, reason '' = no reason given).
     """
-    zone = ZoneInfo(timezone)
-    filters = _filters(timezone, day_start_hour, day_end_hour, week_days, tenant_uuids)
-    if agent_id is None:
-        rows = conn.execute(text(
-            "SELECT * FROM stat_agent_kpi(:start, :end, :tz, :start_hour, :end_hour, :week_days,"
-            " :tenants, NULL)"), {**filters, "start": start, "end": end}).mappings()
-        shown_until = end or tomorrow(zone)
-        return [_agent_item(row, start or row["first_stat_time"], shown_until, row["agent_id"], zone)
-                for row in rows]
+    params = _filters(timezone, day_start_hour, day_end_hour, week_days, tenant_uuids)
+    return _statistics(conn, _AGENTS, agent_id, start, end, interval, params)
 
-    agent = _find_agent(conn, agent_id, tenant_uuids)
-    if agent is None:
-        raise AgentNotFoundError(agent_id)
-    start, end = _period(start, end, agent["first_stat_time"], zone)
+
+# --- the routes' common flow (call-logd's services.py) -------------------------------------
+
+@dataclass(frozen=True)
+class _Kind:
+    """What differs between queues and agents: the SQL of the list and of the by-id series,
+    the look-up of the confd id, the 404 and the JSON item."""
+    list_sql: str | None
+    series_sql: str
+    find_sql: str
+    not_found: type[LookupError]
+    item: Callable[..., dict[str, Any]]
+
+
+def _statistics(conn: Connection, kind: _Kind, entity_id: int | None, start: datetime | None,
+                end: datetime | None, interval: str | None, params: dict[str, Any]) -> list[dict[str, Any]]:
+    zone = ZoneInfo(params["tz"])
+    if entity_id is None:
+        # call-logd aggregates the list with the request's bounds as given (no until: no
+        # upper bound) and only shows tomorrow as the items' until.
+        rows = conn.execute(text(kind.list_sql), {**params, "start": start, "end": end}).mappings()
+        shown_until = end or tomorrow(zone)
+        return [kind.item(row, start or row["first_stat_time"], shown_until, zone) for row in rows]
+
+    entity = _find(conn, kind, entity_id, params["tenants"])
+    if entity is None:
+        raise kind.not_found(entity_id)
+    # the by-id period: from = given or the oldest hour row (None when there are no
+    # statistics at all), until = given or tomorrow
+    first = entity["first_stat_time"]
+    start = start or (first.astimezone(zone) if first else None)
+    end = end or tomorrow(zone)
     _check_range(interval, start, end, zone)
-    rows = conn.execute(text(
-        "SELECT * FROM stat_agent_kpi_by_interval(:start, :end, :interval, :tz, :start_hour,"
-        " :end_hour, :week_days, :tenants, :agent_id) WHERE stat_agent_id = :stat_agent_id"),
-        {**filters, "start": start, "end": end, "interval": interval, "agent_id": agent_id,
-         "stat_agent_id": agent["stat_agent_id"]}).mappings()
-    return [_agent_item(row, row["interval_start"], row["interval_end"], agent_id, zone,
-                        number=agent["number"], tenant_uuid=agent["tenant_uuid"])
-            for row in _period_items(rows, start, end)]
+    rows = conn.execute(text(kind.series_sql), {
+        **params, "start": start, "end": end, "interval": interval, "id": entity_id,
+        "stat_id": entity["stat_id"]}).mappings()
+    # the period row's bounds are the period's own (start may be None)
+    return [kind.item(row, start if row["is_period"] else row["interval_start"],
+                      end if row["is_period"] else row["interval_end"], zone, entity=entity)
+            for row in rows]
+
+
+def _find(conn: Connection, kind: _Kind, entity_id: int, tenant_uuids: Sequence[str] | None):
+    """The first non-deleted row with that confd id among the visible tenants, with the
+    oldest hour row of every non-deleted row with that id (call-logd's find_oldest_time)."""
+    return conn.execute(text(kind.find_sql), {
+        "id": entity_id, "tenants": None if tenant_uuids is None else [str(t) for t in tenant_uuids],
+    }).mappings().first()
 
 
 # --- call-logd's defaults and checks ---------------------------------------------------
@@ -211,54 +200,11 @@ def _check_range(interval: str | None, start: datetime | None, end: datetime, zo
         raise RangeTooLargeError(RangeTooLargeError.details)
 
 
-def _period(start: datetime | None, end: datetime | None, first_stat_time: datetime | None,
-            zone: ZoneInfo) -> tuple[datetime | None, datetime]:
-    """The by-id routes' period: from = given or the oldest hour row (None when the queue
-    or agent has no statistics at all), until = given or tomorrow."""
-    return (start or (first_stat_time.astimezone(zone) if first_stat_time else None),
-            end or tomorrow(zone))
-
-
-def _period_items(rows: Iterable[Any], start: datetime | None, end: datetime) -> list[Any]:
-    """The SQL series' rows; the period row carries the period's own bounds (start may be
-    None: a queue without statistics and without ``from``)."""
-    items = []
-    for row in rows:
-        if row["is_period"]:
-            row = {**row, "interval_start": start, "interval_end": end}
-        items.append(row)
-    return items
-
-
 def _filters(timezone: str, day_start_hour: int | None, day_end_hour: int | None,
              week_days: Iterable[int] | None, tenant_uuids: Sequence[str] | None) -> dict[str, Any]:
     return {"tz": timezone, "start_hour": day_start_hour, "end_hour": day_end_hour,
             "week_days": None if week_days is None else sorted(set(week_days)),
             "tenants": None if tenant_uuids is None else [str(t) for t in tenant_uuids]}
-
-
-def _find_queue(conn: Connection, queue_id: int, tenant_uuids: Sequence[str] | None):
-    return conn.execute(text(
-        "SELECT q.id AS stat_queue_id, q.name, q.tenant_uuid,"
-        "       (SELECT min(p.\"time\") FROM stat_queue_periodic p JOIN stat_queue s ON s.id = p.stat_queue_id"
-        "        WHERE NOT s.deleted AND s.queue_id = q.queue_id) AS first_stat_time"
-        " FROM stat_queue q WHERE q.queue_id = :id AND NOT q.deleted"
-        "   AND (CAST(:tenants AS text[]) IS NULL OR q.tenant_uuid = ANY (CAST(:tenants AS text[])))"
-        " ORDER BY q.id LIMIT 1"),
-        {"id": queue_id, "tenants": None if tenant_uuids is None else [str(t) for t in tenant_uuids]},
-    ).mappings().first()
-
-
-def _find_agent(conn: Connection, agent_id: int, tenant_uuids: Sequence[str] | None):
-    return conn.execute(text(
-        "SELECT a.id AS stat_agent_id, regexp_replace(a.name, '^Agent/', '') AS number, a.tenant_uuid,"
-        "       (SELECT min(p.\"time\") FROM stat_agent_periodic p JOIN stat_agent s ON s.id = p.stat_agent_id"
-        "        WHERE NOT s.deleted AND s.agent_id = a.agent_id) AS first_stat_time"
-        " FROM stat_agent a WHERE a.agent_id = :id AND NOT a.deleted"
-        "   AND (CAST(:tenants AS text[]) IS NULL OR a.tenant_uuid = ANY (CAST(:tenants AS text[])))"
-        " ORDER BY a.id LIMIT 1"),
-        {"id": agent_id, "tenants": None if tenant_uuids is None else [str(t) for t in tenant_uuids]},
-    ).mappings().first()
 
 
 # --- JSON items --------------------------------------------------------------------------
@@ -267,12 +213,18 @@ _QUEUE_EXTRAS = ("offered", "short_abandoned", "abandon_rate", "service_level",
                  "average_speed_of_answer", "average_handling_time", "longest_waiting_time")
 
 
-def _queue_item(row: Any, start: datetime | None, end: datetime | None, queue_id: int | None,
-                zone: ZoneInfo, *, name: str | None = None, tenant_uuid: str | None = None) -> dict[str, Any]:
+def _bounds(row: Any, start: datetime | None, end: datetime | None, zone: ZoneInfo,
+            entity: Any, id_key: str) -> dict[str, Any]:
+    """from, until, tenant_uuid and the confd id: a by-id route names the requested row."""
+    return {"from": _iso(start, zone), "until": _iso(end, zone),
+            "tenant_uuid": _uuid((entity or row)["tenant_uuid"]), id_key: (entity or row)[id_key]}
+
+
+def _queue_item(row: Any, start: datetime | None, end: datetime | None, zone: ZoneInfo,
+                entity: Any = None) -> dict[str, Any]:
     item = {
-        "from": _iso(start, zone), "until": _iso(end, zone),
-        "tenant_uuid": _uuid(tenant_uuid or row["tenant_uuid"]),
-        "queue_id": queue_id, "queue_name": name or row["queue_name"],
+        **_bounds(row, start, end, zone, entity, "queue_id"),
+        "queue_name": (entity or row)["queue_name"],
         "received": row["received"], "answered": row["answered"], "abandoned": row["abandoned"],
         "closed": row["closed"], "not_answered": row["not_answered"],
         "saturated": row["saturated"], "blocked": row["blocked"],
@@ -286,12 +238,21 @@ def _queue_item(row: Any, start: datetime | None, end: datetime | None, queue_id
     return item
 
 
-def _agent_item(row: Any, start: datetime | None, end: datetime | None, agent_id: int | None,
-                zone: ZoneInfo, *, number: str | None = None, tenant_uuid: str | None = None) -> dict[str, Any]:
+def _qos_bucket(row: Any, start: datetime | None, end: datetime | None, zone: ZoneInfo,
+                entity: Any = None) -> dict[str, Any]:
+    """One bucket row; queue_qos gathers the buckets of one interval into its item."""
+    bounds = _bounds(row, start, end, zone, entity, "queue_id")
+    return {"from": bounds["from"], "until": bounds["until"],
+            "item": {**bounds, "queue_name": entity["queue_name"]},
+            "bucket": {"min": row["min"], "max": row["max"], "answered": row["answered"],
+                       "abandoned": row["abandoned"]}}
+
+
+def _agent_item(row: Any, start: datetime | None, end: datetime | None, zone: ZoneInfo,
+                entity: Any = None) -> dict[str, Any]:
     return {
-        "from": _iso(start, zone), "until": _iso(end, zone),
-        "tenant_uuid": _uuid(tenant_uuid or row["tenant_uuid"]),
-        "agent_id": agent_id, "agent_number": number or row["agent_number"],
+        **_bounds(row, start, end, zone, entity, "agent_id"),
+        "agent_number": (entity or row)["agent_number"],
         "answered": row["answered"], "conversation_time": row["conversation_time"],
         "login_time": row["login_time"], "pause_time": row["pause_time"],
         "wrapup_time": row["wrapup_time"], "queues": row["queues"],
@@ -316,6 +277,40 @@ def _uuid(value: str | None) -> str | None:
         return str(uuid.UUID(str(value)))
     except ValueError:
         return str(value)
+
+
+_FIND_QUEUE = (
+    "SELECT q.id AS stat_id, q.queue_id, q.name AS queue_name, q.tenant_uuid,"
+    "       (SELECT min(p.\"time\") FROM stat_queue_periodic p JOIN stat_queue s ON s.id = p.stat_queue_id"
+    "        WHERE NOT s.deleted AND s.queue_id = q.queue_id) AS first_stat_time"
+    " FROM stat_queue q WHERE q.queue_id = :id AND NOT q.deleted"
+    "   AND (CAST(:tenants AS text[]) IS NULL OR q.tenant_uuid = ANY (CAST(:tenants AS text[])))"
+    " ORDER BY q.id LIMIT 1")
+_QUEUES = _Kind(
+    list_sql="SELECT * FROM stat_queue_kpi(:start, :end, :tz, :start_hour, :end_hour, :week_days,"
+             " :tenants, NULL, :qos, :short)",
+    series_sql="SELECT * FROM stat_queue_kpi_by_interval(:start, :end, :interval, :tz, :start_hour,"
+               " :end_hour, :week_days, :tenants, :id, :qos, :short) WHERE stat_queue_id = :stat_id",
+    find_sql=_FIND_QUEUE, not_found=QueueNotFoundError, item=_queue_item)
+_QOS = _Kind(
+    list_sql=None,
+    series_sql="SELECT * FROM stat_queue_qos_by_interval(:id, :start, :end, :interval, :tz,"
+               " :start_hour, :end_hour, :week_days, :tenants, :thresholds)",
+    find_sql=_FIND_QUEUE, not_found=QueueNotFoundError, item=_qos_bucket)
+_AGENTS = _Kind(
+    list_sql="SELECT * FROM stat_agent_kpi(:start, :end, :tz, :start_hour, :end_hour, :week_days,"
+             " :tenants, NULL)",
+    series_sql="SELECT * FROM stat_agent_kpi_by_interval(:start, :end, :interval, :tz, :start_hour,"
+               " :end_hour, :week_days, :tenants, :id) WHERE stat_agent_id = :stat_id",
+    find_sql=(
+        "SELECT a.id AS stat_id, a.agent_id, regexp_replace(a.name, '^Agent/', '') AS agent_number,"
+        "       a.tenant_uuid,"
+        "       (SELECT min(p.\"time\") FROM stat_agent_periodic p JOIN stat_agent s ON s.id = p.stat_agent_id"
+        "        WHERE NOT s.deleted AND s.agent_id = a.agent_id) AS first_stat_time"
+        " FROM stat_agent a WHERE a.agent_id = :id AND NOT a.deleted"
+        "   AND (CAST(:tenants AS text[]) IS NULL OR a.tenant_uuid = ANY (CAST(:tenants AS text[])))"
+        " ORDER BY a.id LIMIT 1"),
+    not_found=AgentNotFoundError, item=_agent_item)
 
 
 __all__ = [

@@ -516,6 +516,21 @@ LANGUAGE sql STABLE AS $$
     ORDER BY s.id
 $$;
 
+-- The windows of a by-interval report: the kept intervals (is_period false), then the whole
+-- [p_from, p_until) (is_period true); p_interval NULL = the period only.
+CREATE OR REPLACE FUNCTION stat_kpi_windows(
+    p_from timestamptz, p_until timestamptz, p_interval text,
+    p_timezone text, p_day_start_hour integer, p_day_end_hour integer, p_week_days integer[])
+RETURNS TABLE (interval_start timestamptz, interval_end timestamptz, is_period boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT i.interval_start, i.interval_end, false
+    FROM stat_kpi_intervals(p_from, p_until, p_interval, p_timezone,
+                            p_day_start_hour, p_day_end_hour, p_week_days) i
+    WHERE p_interval IS NOT NULL
+    UNION ALL
+    SELECT p_from, p_until, true
+$$;
+
 -- The by-interval reports of call-logd's /queues/{id}/statistics and /agents/{id}/statistics:
 -- one row per kept interval of stat_kpi_intervals (is_period false), then one row for the
 -- whole [p_from, p_until) (is_period true), each aggregated with the same filters; for every
@@ -542,12 +557,8 @@ RETURNS TABLE (
     average_speed_of_answer numeric, average_handling_time numeric, longest_waiting_time integer)
 LANGUAGE sql STABLE AS $$
     SELECT w.interval_start, w.interval_end, w.is_period, k.*
-    FROM (SELECT i.interval_start, i.interval_end, false AS is_period
-          FROM stat_kpi_intervals(p_from, p_until, p_interval, p_timezone,
-                                  p_day_start_hour, p_day_end_hour, p_week_days) i
-          WHERE p_interval IS NOT NULL
-          UNION ALL
-          SELECT p_from, p_until, true) w
+    FROM stat_kpi_windows(p_from, p_until, p_interval, p_timezone,
+                          p_day_start_hour, p_day_end_hour, p_week_days) w
     CROSS JOIN LATERAL stat_queue_kpi(w.interval_start, w.interval_end, p_timezone,
                                       p_day_start_hour, p_day_end_hour, p_week_days,
                                       p_tenant_uuids, p_queue_id, p_qos_threshold,
@@ -572,12 +583,8 @@ RETURNS TABLE (
     average_handling_time numeric, pause_by_reason jsonb)
 LANGUAGE sql STABLE AS $$
     SELECT w.interval_start, w.interval_end, w.is_period, k.*
-    FROM (SELECT i.interval_start, i.interval_end, false AS is_period
-          FROM stat_kpi_intervals(p_from, p_until, p_interval, p_timezone,
-                                  p_day_start_hour, p_day_end_hour, p_week_days) i
-          WHERE p_interval IS NOT NULL
-          UNION ALL
-          SELECT p_from, p_until, true) w
+    FROM stat_kpi_windows(p_from, p_until, p_interval, p_timezone,
+                          p_day_start_hour, p_day_end_hour, p_week_days) w
     CROSS JOIN LATERAL stat_agent_kpi(w.interval_start, w.interval_end, p_timezone,
                                       p_day_start_hour, p_day_end_hour, p_week_days,
                                       p_tenant_uuids, p_agent_id) k
@@ -597,12 +604,8 @@ RETURNS TABLE (interval_start timestamptz, interval_end timestamptz, is_period b
                min integer, max integer, answered bigint, abandoned bigint)
 LANGUAGE sql STABLE AS $$
     SELECT w.interval_start, w.interval_end, w.is_period, k.*
-    FROM (SELECT i.interval_start, i.interval_end, false AS is_period
-          FROM stat_kpi_intervals(p_from, p_until, p_interval, p_timezone,
-                                  p_day_start_hour, p_day_end_hour, p_week_days) i
-          WHERE p_interval IS NOT NULL
-          UNION ALL
-          SELECT p_from, p_until, true) w
+    FROM stat_kpi_windows(p_from, p_until, p_interval, p_timezone,
+                          p_day_start_hour, p_day_end_hour, p_week_days) w
     CROSS JOIN LATERAL stat_queue_qos(p_queue_id, w.interval_start, w.interval_end, p_timezone,
                                       p_day_start_hour, p_day_end_hour, p_week_days,
                                       p_tenant_uuids, p_qos_thresholds) k
