@@ -84,6 +84,8 @@ class StandInAuth(BaseHTTPRequestHandler):
         self.calls.append((self.command, url.path, query, dict(self.headers)))
         if url.path.startswith("/0.1/token/"):
             token = unquote(url.path.removeprefix("/0.1/token/"))
+            if token == "refused-with-401":
+                return self._answer(401, {"reason": ["Unauthorized"]})
             if token not in TOKENS:
                 return self._answer(404, {"reason": ["No such token"]})
             tenant, acl = TOKENS[token]
@@ -236,7 +238,7 @@ def test_wazo_token_without_the_acl_is_forbidden(wazo_auth_api_port, queues_in_e
 
 
 def test_unknown_or_missing_wazo_token_is_401(wazo_auth_api_port, queues_in_every_tenant):
-    for token in ("expired-or-unknown", None):
+    for token in ("expired-or-unknown", "refused-with-401", None):
         error = _error(_wazo_client(wazo_auth_api_port, token).queue_statistics.list)
         assert error.status_code == 401 and "unauthorized" in error.message.lower()
 

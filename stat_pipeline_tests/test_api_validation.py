@@ -43,8 +43,12 @@ _INTERVAL = [{"interval": "test"}]
 LIST_QUEUES = _DATES + _QOS_THRESHOLD + _TIMES + _LOGIC + _WEEK_DAYS_AND_ZONE
 QUEUE_BY_ID = _DATES + _QOS_THRESHOLD + _INTERVAL + _TIMES + _LOGIC + _TOO_LONG + _WEEK_DAYS_AND_ZONE
 QUEUE_QOS = _DATES + _QOS_THRESHOLDS + _INTERVAL + _TIMES + _LOGIC + _TOO_LONG + _WEEK_DAYS_AND_ZONE
-LIST_AGENTS = _DATES + _TIMES + _LOGIC + _WEEK_DAYS_AND_ZONE
-AGENT_BY_ID = _DATES + _INTERVAL + _TIMES + _LOGIC + _TOO_LONG + _WEEK_DAYS_AND_ZONE
+# test_agent_stats.py adds these forms
+_AGENT_EXTRA = [{"day_start_time": 1234}, {"day_end_time": 1234},
+                {"from_": "2020-10-10T00:00:00+00:00", "until": "2020-10-10T00:00:00+01:00"}]
+LIST_AGENTS = _DATES + _TIMES + _LOGIC + _WEEK_DAYS_AND_ZONE + _AGENT_EXTRA
+AGENT_BY_ID = (_DATES + _INTERVAL + [{"interval": False}, {"interval": 1234}] + _TIMES + _LOGIC + _TOO_LONG
+               + _WEEK_DAYS_AND_ZONE + _AGENT_EXTRA)
 
 
 @pytest.fixture

@@ -141,7 +141,9 @@ class WazoAuth:
             if tenant:
                 params["tenant"] = tenant
             answer = self._call(session, "HEAD", token_path, params=params)
-            if answer.status_code == 404:
+            # 404 is wazo-auth's "unknown or expired"; a 401 (some proxies and versions) means
+            # the same to a caller, where xivo's helpers would call it unreachable
+            if answer.status_code in (401, 404):
                 raise unauthorized(token, required_acl, reason="not_found_or_expired")
             if answer.status_code == 403:
                 raise ApiError(403, "Forbidden", "forbidden", {
