@@ -111,7 +111,8 @@ def _compute_reporting(args: argparse.Namespace, debug: bool, stderr=None) -> in
 def _demo(args: argparse.Namespace) -> int:
     from stat_pipeline.demo import run_demo
 
-    return run_demo(Path(args.state_dir), port=args.port, ui=not args.no_ui)
+    return run_demo(Path(args.state_dir), port=args.port, ui=not args.no_ui,
+                    api_port=args.api_port)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -155,10 +156,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="keep the calls and times of agents the config does not know "
                         "(wazo-stat drops them)")
     p.set_defaults(func=_compute)
-    d = sub.add_parser("demo", help="sample data -> embedded PostgreSQL -> Dagster UI on 127.0.0.1")
+    d = sub.add_parser("demo", help="sample data -> embedded PostgreSQL -> Dagster UI and the "
+                       "supervisor dashboard on 127.0.0.1")
     d.add_argument("--state-dir", default=".state", help="where the embedded PostgreSQL and "
                    "DAGSTER_HOME live (default: ./.state)")
     d.add_argument("--port", type=int, default=3000)
+    d.add_argument("--api-port", type=int, default=9298,
+                   help="port of the statistics API and supervisor dashboard (default 9298, "
+                        "wazo-call-logd's)")
     d.add_argument("--no-ui", action="store_true", help="materialize the sample and stop")
     d.set_defaults(func=_demo)
     s = sub.add_parser("serve", help="Dagster webserver + daemon on your source, the instance "

@@ -4,18 +4,21 @@ This command owns the embedded PostgreSQL (never a Dagster step: the server dies
 process that started it). It plays a Wazo server's ``asterisk`` database holding one day of
 queue_log (the sample, moved to yesterday), and runs ``stat-pipeline serve`` on it (Dagster's
 instance in a ``dagster`` database of the same server) until Ctrl-C; the sensor computes the
-sample. ``--no-ui`` materializes the sample in process instead, and stops.
+sample. Beside the Dagster UI it runs ``stat-pipeline api`` on the same warehouse: the
+statistics API and the supervisor dashboard, whose URL and token it prints.
+``--no-ui`` materializes the sample in process instead, and stops.
 """
 from __future__ import annotations
 
 import datetime as dt
 import gzip
 import os
+import secrets
 from pathlib import Path
 
 from sqlalchemy import create_engine
 
-from stat_pipeline.commands.serve import prepare_home, serve
+from stat_pipeline.commands.serve import API_TOKEN_VARIABLE, StatisticsApi, prepare_home, serve
 from stat_pipeline.instance import INSTANCE_URL_VARIABLE, LIVE_SWITCHES
 from stat_pipeline.sql import query
 from stat_pipeline.warehouse.embedded import EmbeddedPostgres
@@ -64,7 +67,14 @@ def _materialize_all(first: dt.datetime) -> None:
             "dagster/asset_partition_range_end": partition_key(last_complete)})
 
 
-def run_demo(state_dir: Path, port: int = 3000, ui: bool = True) -> int:
+def demo_api(port: int) -> StatisticsApi:
+    """The demo's statistics API: the operator's ``STAT_API_TOKEN`` if set (never printed),
+    else a fresh random token, printed once by ``serve`` (the demo's own, valid while it runs)."""
+    own = os.environ.get(API_TOKEN_VARIABLE)
+    return StatisticsApi(port=port, token=own or secrets.token_urlsafe(24), generated=not own)
+
+
+def run_demo(state_dir: Path, port: int = 3000, ui: bool = True, api_port: int = 9298) -> int:
     state_dir = state_dir.resolve()
     yesterday = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0,
                                                           microsecond=0) - dt.timedelta(days=1)
@@ -85,7 +95,9 @@ def run_demo(state_dir: Path, port: int = 3000, ui: bool = True) -> int:
             print(f"demo: source queue_log has rows from {first} to {last}; the sensor "
                   "queue_log_new_rows computes their hours on its first tick (see Runs)",
                   flush=True)
-            return serve(state_dir, port=port, pg=pg)
+            print(f"demo: the supervisor dashboard shows the sample's day, {first:%Y-%m-%d} "
+                  "(UTC), once the sensor's run has computed it", flush=True)
+            return serve(state_dir, port=port, pg=pg, api=demo_api(api_port))
         # No UI, no daemon: the same instance and warehouse, one run in this process.
         pg.create_database("stat")
         pg.create_database("dagster")
