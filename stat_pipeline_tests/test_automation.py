@@ -368,3 +368,20 @@ def test_a_login_left_open_long_ago_is_caught_up_for_agent_times_alone(warehouse
             conn.exec_driver_sql("TRUNCATE queue_log, classified_calls, stat_call_on_queue, "
                                  "stat_queue_periodic, stat_agent_periodic, queue_log_rejects")
     assert results[0] == results[1]
+
+
+def test_a_source_query_over_its_time_limit_is_stopped_and_named(centre, monkeypatch):
+    """The sensor's source query stops itself (a query Dagster's tick timeout abandons would
+    go on running on the PBX's database) and says so, so that the tick can retry smaller."""
+    from stat_pipeline.touched_hours import TouchedHoursTimeout, touched
+
+    centre.log(*[(at("10:00:00") + dt.timedelta(seconds=n), f"c{n}", "q1", "NONE", "FULL")
+                 for n in range(3000)])
+    monkeypatch.setenv("STAT_SENSOR_QUERY_TIMEOUT_SECONDS", "0.001")
+    with centre.engine.connect() as conn:
+        with pytest.raises(TouchedHoursTimeout, match="STAT_SENSOR_QUERY_TIMEOUT_SECONDS"):
+            touched(conn.connection.dbapi_connection, "asterisk.queue_log", 0, 3000, 24)
+    monkeypatch.setenv("STAT_SENSOR_QUERY_TIMEOUT_SECONDS", "60")
+    with centre.engine.connect() as conn:
+        assert len(touched(conn.connection.dbapi_connection, "asterisk.queue_log", 0, 3000,
+                           24)) == 3000
