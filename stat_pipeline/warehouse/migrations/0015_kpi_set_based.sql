@@ -195,7 +195,8 @@ LANGUAGE sql STABLE AS $$
         FROM wrapup_rows w
         GROUP BY GROUPING SETS ((w.visible_id, w.step_no), (w.visible_id))
     ),
-    oldest AS (
+    -- (MATERIALIZED: once per entity, not once per window row)
+    oldest AS MATERIALIZED (
         SELECT v.id, (SELECT min(p."time") FROM stat_queue_periodic p
                       JOIN stat_queue q ON q.id = p.stat_queue_id
                       WHERE NOT q.deleted AND (q.queue_id = v.queue_id OR q.id = v.id)) AS first_time
@@ -392,7 +393,8 @@ LANGUAGE sql STABLE AS $$
         WHERE (stat_agent_id, window_no) IN (SELECT stat_agent_id, window_no FROM global_rows)
         GROUP BY stat_agent_id, window_no
     ),
-    oldest AS (
+    -- (MATERIALIZED: once per entity, not once per window row)
+    oldest AS MATERIALIZED (
         SELECT v.id, (SELECT min(p."time") FROM stat_agent_periodic p
                       JOIN stat_agent a ON a.id = p.stat_agent_id
                       WHERE NOT a.deleted AND (a.agent_id = v.agent_id OR a.id = v.id)) AS first_time
