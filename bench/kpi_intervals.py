@@ -85,6 +85,10 @@ def cases(start: datetime, zone: str, days: int):
                                                          qos_thresholds=(10, 20, 60))),
         ("agent by hour", lambda c: kpi.agent_statistics(c, **common, interval="hour", agent_id=AGENT_ID[0])),
         ("agent by day", lambda c: kpi.agent_statistics(c, **common, interval="day", agent_id=AGENT_ID[0])),
+        # the SQL form a BI tool runs: every queue, one series each
+        ("every queue by hour (SQL)", lambda c: c.execute(sa.text(
+            "SELECT * FROM stat_queue_kpi_by_interval(:start, :end, 'hour', :timezone, p_qos_threshold => 20)"),
+            common).all()),
     ]
 
 
