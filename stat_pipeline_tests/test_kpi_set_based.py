@@ -124,46 +124,54 @@ def _typed(rows):
 
 # --- the reports ---------------------------------------------------------------------------
 
-QUEUE_ARGS = ("CAST(:tz AS text), CAST(:sh AS int), CAST(:eh AS int), CAST(:wd AS int[]),"
-              " CAST(:tenants AS text[])")
+WINDOW_ARGS = "CAST(:from AS timestamptz), CAST(:until AS timestamptz), CAST(:interval AS text)"
+FILTER_ARGS = ("CAST(:tz AS text), CAST(:sh AS int), CAST(:eh AS int), CAST(:wd AS int[]),"
+               " CAST(:tenants AS text[])")
+FILTERS = {"start_hour": 9, "end_hour": 17, "week_days": (1, 2, 3, 4, 6)}
 
 
-def _queue_both(conn, start, end, interval, *, start_hour=None, end_hour=None, week_days=(1, 2, 3, 4, 5, 6, 7),
-                tenants=None, queue_id=None, qos=None, short=None):
-    params = {"tz": ZONE_NAME, "sh": start_hour, "eh": end_hour, "wd": list(week_days), "tenants": tenants,
-              "qid": queue_id, "qos": qos, "short": short, "from": start, "until": end, "interval": interval}
-    set_based = conn.execute(sa.text(
-        "SELECT * FROM stat_queue_kpi_by_interval(CAST(:from AS timestamptz), CAST(:until AS timestamptz),"
-        f" CAST(:interval AS text), {QUEUE_ARGS}, CAST(:qid AS int), CAST(:qos AS int), CAST(:short AS int))"),
-        params).all()
+def _period(conn, interval):
+    """The week; for months, two wall-clock months around it, the second one cut."""
+    start, end = _week(conn)
+    if interval == "month":
+        return _wall_clock(start, days=-20), _wall_clock(start, days=30)
+    return start, end
+
+
+def _both(conn, report, per_period, order, *, start, end, interval, filtered=False, tenants=None, **extra):
+    """(rows of the set-based `report`, rows of `per_period` called once per window of
+    call_logd_windows, in `order`); the SQL texts use WINDOW_ARGS / FILTER_ARGS and the
+    reference's window bounds w.s, w.e, w.p."""
+    filters = FILTERS if filtered else {}
+    week_days = filters.get("week_days", (1, 2, 3, 4, 5, 6, 7))
+    params = {"tz": ZONE_NAME, "sh": filters.get("start_hour"), "eh": filters.get("end_hour"),
+              "wd": list(week_days), "tenants": tenants, "from": start, "until": end, "interval": interval,
+              **extra}
+    windows = call_logd_windows(start, end, interval, filters.get("start_hour"), filters.get("end_hour"), week_days)
+    set_based = conn.execute(sa.text(f"SELECT * FROM {report}"), params).all()
     reference = conn.execute(sa.text(
         "SELECT w.s, w.e, w.p, k.*"
         " FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]), CAST(:periods AS bool[]))"
-        "      AS w(s, e, p)"
-        f" CROSS JOIN LATERAL stat_queue_kpi(w.s, w.e, {QUEUE_ARGS}, CAST(:qid AS int), CAST(:qos AS int),"
-        "                                   CAST(:short AS int)) k"
-        " ORDER BY k.stat_queue_id, w.p, w.s"),
-        {**params, **_window_arrays(start, end, interval, start_hour, end_hour, week_days)}).all()
+        f"      AS w(s, e, p) CROSS JOIN LATERAL {per_period} k ORDER BY {order}"),
+        {**params, "starts": [w[0] for w in windows], "ends": [w[1] for w in windows],
+         "periods": [w[2] for w in windows]}).all()
     return set_based, reference
 
 
-def _window_arrays(start, end, interval, start_hour, end_hour, week_days):
-    windows = call_logd_windows(start, end, interval, start_hour, end_hour, week_days)
-    return {"starts": [w[0] for w in windows], "ends": [w[1] for w in windows], "periods": [w[2] for w in windows]}
-
-
-FILTERS = {"start_hour": 9, "end_hour": 17, "week_days": (1, 2, 3, 4, 6)}
+def _queue_both(conn, **kwargs):
+    kwargs = {"qid": None, "qos": None, "short": None, **kwargs}
+    extras = "CAST(:qid AS int), CAST(:qos AS int), CAST(:short AS int)"
+    return _both(conn, f"stat_queue_kpi_by_interval({WINDOW_ARGS}, {FILTER_ARGS}, {extras})",
+                 f"stat_queue_kpi(w.s, w.e, {FILTER_ARGS}, {extras})", "k.stat_queue_id, w.p, w.s", **kwargs)
 
 
 @pytest.mark.parametrize("interval, filtered", [
     ("hour", False), ("hour", True), ("day", False), ("day", True), ("month", True), (None, True)])
 def test_queue_report_equals_one_call_per_interval(engine, interval, filtered):
     with engine.connect() as conn:
-        start, end = _week(conn)
-        if interval == "month":  # two wall-clock months around the week, the second one cut
-            start, end = _wall_clock(start, days=-20), _wall_clock(start, days=30)
-        filters = {**FILTERS, "tenants": [TENANT]} if filtered else {}
-        set_based, reference = _queue_both(conn, start, end, interval, qos=20, short=5, **filters)
+        start, end = _period(conn, interval)
+        set_based, reference = _queue_both(conn, start=start, end=end, interval=interval, filtered=filtered,
+                                           tenants=[TENANT] if filtered else None, qos=20, short=5)
     assert _typed(set_based) == _typed(reference)
     intervals = [r for r in set_based if not r.is_period]
     assert sum(r.answered for r in intervals) > 50 or interval is None  # real traffic compared
@@ -177,37 +185,20 @@ def test_queue_report_of_one_queue_and_without_from(engine):
     period alone, unbounded below)."""
     with engine.connect() as conn:
         start, end = _week(conn)
-        set_based, reference = _queue_both(conn, start, end, "hour", queue_id=1, qos=10)
+        set_based, reference = _queue_both(conn, start=start, end=end, interval="hour", qid=1, qos=10)
         assert _typed(set_based) == _typed(reference) and len(set_based) > 100
-        set_based, reference = _queue_both(conn, None, end, "hour", queue_id=1, qos=10)
+        set_based, reference = _queue_both(conn, start=None, end=end, interval="hour", qid=1, qos=10)
     assert _typed(set_based) == _typed(reference) and len(set_based) == 1 and set_based[0].received > 0
-
-
-AGENT_ARGS = QUEUE_ARGS + ", CAST(:aid AS int)"
 
 
 @pytest.mark.parametrize("interval, filtered", [("hour", False), ("hour", True), ("day", True), ("month", False)])
 def test_agent_report_equals_one_call_per_interval(engine, interval, filtered):
     with engine.connect() as conn:
-        start, end = _week(conn)
-        if interval == "month":
-            start, end = _wall_clock(start, days=-20), _wall_clock(start, days=30)
-        filters = dict(FILTERS) if filtered else {}
-        week_days = filters.get("week_days", (1, 2, 3, 4, 5, 6, 7))
-        params = {"tz": ZONE_NAME, "sh": filters.get("start_hour"), "eh": filters.get("end_hour"),
-                  "wd": list(week_days), "tenants": [TENANT] if filtered else None,
-                  "aid": None, "from": start, "until": end, "interval": interval}
-        set_based = conn.execute(sa.text(
-            "SELECT * FROM stat_agent_kpi_by_interval(CAST(:from AS timestamptz), CAST(:until AS timestamptz),"
-            f" CAST(:interval AS text), {AGENT_ARGS})"), params).all()
-        reference = conn.execute(sa.text(
-            "SELECT w.s, w.e, w.p, k.*"
-            " FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]), CAST(:periods AS bool[]))"
-            "      AS w(s, e, p)"
-            f" CROSS JOIN LATERAL stat_agent_kpi(w.s, w.e, {AGENT_ARGS}) k"
-            " ORDER BY k.stat_agent_id, w.p, w.s"),
-            {**params, **_window_arrays(start, end, interval, filters.get("start_hour"),
-                                        filters.get("end_hour"), week_days)}).all()
+        start, end = _period(conn, interval)
+        set_based, reference = _both(
+            conn, f"stat_agent_kpi_by_interval({WINDOW_ARGS}, {FILTER_ARGS}, NULL)",
+            f"stat_agent_kpi(w.s, w.e, {FILTER_ARGS}, NULL)", "k.stat_agent_id, w.p, w.s",
+            start=start, end=end, interval=interval, filtered=filtered, tenants=[TENANT] if filtered else None)
     assert _typed(set_based) == _typed(reference)
     intervals = [r for r in set_based if not r.is_period]
     assert sum(r.answered for r in intervals) > 50 and sum(r.login_time for r in intervals) > 0
@@ -219,27 +210,12 @@ def test_agent_report_equals_one_call_per_interval(engine, interval, filtered):
 @pytest.mark.parametrize("interval, filtered", [("hour", True), ("day", False), ("month", True), (None, False)])
 def test_qos_report_equals_one_call_per_interval(engine, interval, filtered):
     with engine.connect() as conn:
-        start, end = _week(conn)
-        if interval == "month":
-            start, end = _wall_clock(start, days=-20), _wall_clock(start, days=30)
-        filters = dict(FILTERS) if filtered else {}
-        week_days = filters.get("week_days", (1, 2, 3, 4, 5, 6, 7))
-        params = {"tz": ZONE_NAME, "sh": filters.get("start_hour"), "eh": filters.get("end_hour"),
-                  "wd": list(week_days), "tenants": None, "qid": 1, "thresholds": [60, 10, 20, 10],
-                  "from": start, "until": end, "interval": interval}
-        set_based = conn.execute(sa.text(
-            "SELECT * FROM stat_queue_qos_by_interval(CAST(:qid AS int), CAST(:from AS timestamptz),"
-            f" CAST(:until AS timestamptz), CAST(:interval AS text), {QUEUE_ARGS}, CAST(:thresholds AS int[]))"),
-            params).all()
-        reference = conn.execute(sa.text(
-            "SELECT w.s, w.e, w.p, k.*"
-            " FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]), CAST(:periods AS bool[]))"
-            "      AS w(s, e, p)"
-            f" CROSS JOIN LATERAL stat_queue_qos(CAST(:qid AS int), w.s, w.e, {QUEUE_ARGS},"
-            "                                   CAST(:thresholds AS int[])) k"
-            " ORDER BY w.p, w.s, k.min, k.max NULLS LAST"),
-            {**params, **_window_arrays(start, end, interval, filters.get("start_hour"),
-                                        filters.get("end_hour"), week_days)}).all()
+        start, end = _period(conn, interval)
+        set_based, reference = _both(
+            conn, f"stat_queue_qos_by_interval(1, {WINDOW_ARGS}, {FILTER_ARGS}, CAST(:thresholds AS int[]))",
+            f"stat_queue_qos(1, w.s, w.e, {FILTER_ARGS}, CAST(:thresholds AS int[]))",
+            "w.p, w.s, k.min, k.max NULLS LAST",
+            start=start, end=end, interval=interval, filtered=filtered, thresholds=[60, 10, 20, 10])
     assert _typed(set_based) == _typed(reference)
     assert {(r.min, r.max) for r in set_based} == {(0, 10), (10, 20), (20, 60), (60, None)}
     assert sum(r.answered for r in set_based if r.is_period) > 20

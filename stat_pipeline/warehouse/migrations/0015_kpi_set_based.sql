@@ -115,7 +115,12 @@ RETURNS TABLE (
     average_waiting_time integer, answered_rate numeric, quality_of_service numeric,
     offered bigint, short_abandoned bigint, abandon_rate numeric, service_level numeric,
     average_speed_of_answer numeric, average_handling_time numeric, longest_waiting_time integer)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+-- (the planner cannot estimate the number of windows and took 17 for 745: it then joined the
+--  per-window sums by a merge join on the entity alone, 4.5 M rows re-read for a month by
+--  hour of every queue; hash joins on (entity, window) are what this shape wants)
+SET enable_mergejoin = off
+AS $$
     WITH windows AS MATERIALIZED (
         SELECT * FROM stat_kpi_numbered_windows(p_from, p_until, p_interval, p_timezone,
                                                 p_day_start_hour, p_day_end_hour, p_week_days)
@@ -135,7 +140,7 @@ LANGUAGE sql STABLE AS $$
           AND stat_kpi_time_matches(p."time", p_from, p_until, p_timezone,
                                     p_day_start_hour, p_day_end_hour, p_week_days)
     ),
-    periodic AS (
+    periodic AS MATERIALIZED (
         SELECT p.stat_queue_id,
                CASE WHEN GROUPING(p.step_no) = 1 THEN 0 ELSE p.step_no END AS window_no,
                sum(p.total) AS total, sum(p.answered) AS answered, sum(p.abandoned) AS abandoned,
@@ -161,7 +166,7 @@ LANGUAGE sql STABLE AS $$
         WHERE stat_kpi_time_matches(c."time", p_from, p_until, p_timezone,
                                     p_day_start_hour, p_day_end_hour, p_week_days)
     ),
-    calls AS (
+    calls AS MATERIALIZED (
         SELECT c.visible_id,
                CASE WHEN GROUPING(c.step_no) = 1 THEN 0 ELSE c.step_no END AS window_no,
                coalesce(sum(c.waittime), 0) AS total_waittime,
@@ -188,7 +193,7 @@ LANGUAGE sql STABLE AS $$
         WHERE stat_kpi_time_matches(a."time", p_from, p_until, p_timezone,
                                     p_day_start_hour, p_day_end_hour, p_week_days)
     ),
-    wrapup AS (
+    wrapup AS MATERIALIZED (
         SELECT w.visible_id,
                CASE WHEN GROUPING(w.step_no) = 1 THEN 0 ELSE w.step_no END AS window_no,
                extract(epoch FROM sum(w.wrapup_time))::numeric AS wrapup_seconds
@@ -276,7 +281,12 @@ RETURNS TABLE (
     login_time bigint, pause_time bigint, wrapup_time bigint,
     queues jsonb,
     average_handling_time numeric, pause_by_reason jsonb)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+-- (the planner cannot estimate the number of windows and took 17 for 745: it then joined the
+--  per-window sums by a merge join on the entity alone, 4.5 M rows re-read for a month by
+--  hour of every queue; hash joins on (entity, window) are what this shape wants)
+SET enable_mergejoin = off
+AS $$
     WITH windows AS MATERIALIZED (
         SELECT * FROM stat_kpi_numbered_windows(p_from, p_until, p_interval, p_timezone,
                                                 p_day_start_hour, p_day_end_hour, p_week_days)
@@ -308,7 +318,7 @@ LANGUAGE sql STABLE AS $$
         WHERE p.stat_queue_id IS NULL
         GROUP BY GROUPING SETS ((p.stat_agent_id, p.step_no), (p.stat_agent_id))
     ),
-    queue_rows AS (
+    queue_rows AS MATERIALIZED (
         SELECT t.* FROM (
             SELECT p.stat_agent_id, q.queue_id,
                    CASE WHEN GROUPING(p.step_no) = 1 THEN 0 ELSE p.step_no END AS window_no,
@@ -328,7 +338,7 @@ LANGUAGE sql STABLE AS $$
         JOIN stat_agent a ON (a.agent_id = v.agent_id OR a.id = v.id)
         WHERE p_tenant_uuids IS NULL OR a.tenant_uuid = ANY (p_tenant_uuids)
     ),
-    answered_calls AS (
+    answered_calls AS MATERIALIZED (
         SELECT t.* FROM (
             SELECT c.visible_id, c.queue_id,
                    CASE WHEN GROUPING(c.step_no) = 1 THEN 0 ELSE c.step_no END AS window_no,
@@ -360,7 +370,7 @@ LANGUAGE sql STABLE AS $$
                ON c.visible_id = t.stat_agent_id AND c.window_no = t.window_no
               AND coalesce(c.queue_id, -1) = coalesce(t.queue_id, -1)
     ),
-    queue_lists AS (
+    queue_lists AS MATERIALIZED (
         SELECT stat_agent_id, window_no,
                jsonb_agg(jsonb_build_object(
                    'queue_id', queue_id, 'answered', answered,
@@ -370,11 +380,11 @@ LANGUAGE sql STABLE AS $$
         FROM per_queue
         GROUP BY stat_agent_id, window_no
     ),
-    call_totals AS (
+    call_totals AS MATERIALIZED (
         SELECT visible_id, window_no, sum(answered) AS answered, sum(talktime) AS talktime
         FROM answered_calls GROUP BY visible_id, window_no
     ),
-    reasons AS (
+    reasons AS MATERIALIZED (
         SELECT stat_agent_id, window_no,
                jsonb_agg(jsonb_build_object('reason', reason, 'pause_time', seconds)
                          ORDER BY seconds DESC, reason) AS pause_by_reason
@@ -438,7 +448,12 @@ CREATE OR REPLACE FUNCTION stat_queue_qos_by_interval(
     p_qos_thresholds integer[] DEFAULT '{}')
 RETURNS TABLE (interval_start timestamptz, interval_end timestamptz, is_period boolean,
                min integer, max integer, answered bigint, abandoned bigint)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+-- (the planner cannot estimate the number of windows and took 17 for 745: it then joined the
+--  per-window sums by a merge join on the entity alone, 4.5 M rows re-read for a month by
+--  hour of every queue; hash joins on (entity, window) are what this shape wants)
+SET enable_mergejoin = off
+AS $$
     WITH windows AS MATERIALIZED (
         SELECT * FROM stat_kpi_numbered_windows(p_from, p_until, p_interval, p_timezone,
                                                 p_day_start_hour, p_day_end_hour, p_week_days)
@@ -454,7 +469,7 @@ LANGUAGE sql STABLE AS $$
               UNION ALL
               SELECT t, lead(t) OVER (ORDER BY t) FROM thresholds) AS b
     ),
-    calls AS (
+    calls AS MATERIALIZED (
         SELECT c.status, c.waittime, stat_kpi_step_of(c."time", s.step_starts) AS step_no
         FROM stat_call_on_queue c
         JOIN stat_queue q ON q.id = c.stat_queue_id
@@ -465,7 +480,7 @@ LANGUAGE sql STABLE AS $$
           AND stat_kpi_time_matches(c."time", p_from, p_until, p_timezone,
                                     p_day_start_hour, p_day_end_hour, p_week_days)
     ),
-    counts AS (
+    counts AS MATERIALIZED (
         SELECT b.bucket_no,
                CASE WHEN GROUPING(c.step_no) = 1 THEN 0 ELSE c.step_no END AS window_no,
                count(c.status) FILTER (WHERE c.status = 'answered') AS answered,
