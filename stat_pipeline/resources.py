@@ -60,6 +60,7 @@ class ConfigError(ValueError):
 # source database (when the source is a Wazo PostgreSQL), else none.
 FILE, CONFD, DATABASE = "file", "confd", "database"
 LIVE_ORIGINS = (CONFD, DATABASE)
+_NO_WAZO_TABLES = "no Wazo tables"  # auto mode, a database without them (yet)
 
 
 class WazoConfig(dg.ConfigurableResource):
@@ -107,11 +108,17 @@ class WazoConfig(dg.ConfigurableResource):
 
     _origin: Optional[tuple[Optional[str]]] = PrivateAttr(default=None)
 
-    def origin(self) -> Optional[str]:
-        """FILE, CONFD, DATABASE or None (no config), by precedence; decided once."""
+    def origin(self, stored_origin: Optional[str] = None) -> Optional[str]:
+        """FILE, CONFD, DATABASE or None (no config), by precedence; decided once.
+        ``stored_origin``: where the warehouse's stored config came from. Wazo's tables
+        that were read before and are gone now (dropped, SELECT revoked) are an error to
+        show, not a switch to "no config", which would turn every queue into a log-only one."""
         if self._origin is None:
             self._origin = (self._find_origin(),)
-        return self._origin[0]
+        found = self._origin[0]
+        if found == _NO_WAZO_TABLES:
+            return DATABASE if stored_origin == DATABASE else None
+        return found
 
     def _find_origin(self) -> Optional[str]:
         if self.confd_json:
@@ -132,10 +139,10 @@ class WazoConfig(dg.ConfigurableResource):
             present = wazo_tables_present(self.database_url, self.database_schema)
         except WazoConfigUnavailable as exc:
             raise ConfigError(str(exc)) from None
-        return DATABASE if present else None
+        return DATABASE if present else _NO_WAZO_TABLES
 
-    def document(self) -> Optional[dict[str, Any]]:
-        origin = self.origin()
+    def document(self, stored_origin: Optional[str] = None) -> Optional[dict[str, Any]]:
+        origin = self.origin(stored_origin)
         if origin is None:
             return None
         if origin == FILE:

@@ -49,11 +49,14 @@ def sync_dimensions(conn: Connection, config: WazoConfig,
     is stored yet, or when the rows of [start, end) carry a queue or agent name the stored
     one does not know; otherwise the stored one is applied (an hourly run does not call
     wazo-confd for nothing)."""
-    origin = config.origin()
+    stored = conn.execute(_q("stored_config")).scalar()
+    stored_origin = stored.get("origin") if stored else None
+    origin = config.origin(stored_origin)
     reason = "refresh" if refresh else ""
     if origin in LIVE_ORIGINS and not refresh:
-        reason = _why_read(conn, origin, start or _ALL_TIME[0], end or _ALL_TIME[1])
-    fetched = config.document() if origin not in LIVE_ORIGINS or reason else None
+        reason = _why_read(conn, origin, stored_origin, start or _ALL_TIME[0],
+                           end or _ALL_TIME[1])
+    fetched = config.document(stored_origin) if origin not in LIVE_ORIGINS or reason else None
     # Hourly runs may sync concurrently: one at a time, or two would insert the same new
     # name. The warehouse's write lock (not a lock of its own: a stat_call_on_queue write
     # already holds it when it syncs, and two locks taken in two orders could deadlock).
@@ -61,7 +64,7 @@ def sync_dimensions(conn: Connection, config: WazoConfig,
     lock_warehouse(conn)
     previous = conn.execute(_q("stored_config")).scalar()
     if origin in LIVE_ORIGINS and fetched is None and previous is None:
-        fetched = config.document()  # cleared since it was looked at: read it after all
+        fetched = config.document(stored_origin)  # cleared since it was looked at: read it
     if origin in LIVE_ORIGINS and fetched is None:
         document = {k: v for k, v in previous.items() if k != "origin"}
         sync = DimensionSync(document, origin, refreshed=False)
@@ -99,10 +102,10 @@ def sync_dimensions(conn: Connection, config: WazoConfig,
     return sync
 
 
-def _why_read(conn: Connection, origin: str, start: dt.datetime, end: dt.datetime) -> str:
+def _why_read(conn: Connection, origin: str, stored_origin: Optional[str], start: dt.datetime,
+              end: dt.datetime) -> str:
     """Why a live config must be re-read before computing [start, end): '' = it need not."""
-    stored = conn.execute(_q("stored_config")).scalar()
-    if stored is None or stored.get("origin") != origin:
+    if stored_origin != origin:
         return f"no config from {origin} stored yet"
     unknown = conn.execute(_q("unknown_names"), {"start": start, "end": end}).all()
     if not unknown:
