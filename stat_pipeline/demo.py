@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 import os
 import secrets
 from pathlib import Path
@@ -42,7 +43,8 @@ def _load_sample(source_url: str, day: dt.datetime) -> tuple[dt.datetime, dt.dat
             # pipeline reads its queues, agents and tenants there, as on a real server.
             conn.execute(_q("create_wazo_config"))
             conn.execute(_q("fill_wazo_config"),
-                         {"document": (SAMPLE_DIR / "confd.json").read_text()})
+                         {"document": json.dumps(json.loads(
+                             (SAMPLE_DIR / "confd.json").read_text()))})
             if conn.execute(_q("bounds")).one().n == 0:
                 conn.execute(_q("staging"))
                 cursor = conn.connection.dbapi_connection.cursor()
