@@ -341,3 +341,30 @@ def test_demo_stand_in_holds_the_sample_config(warehouse_url):
     sample = json.loads((SAMPLE_DIR / "confd.json").read_text())
     reader = stand_in_wazo(warehouse_url, sample)
     assert WazoConfig(database_url=reader, database_schema="asterisk").document() == sample
+
+
+# ---------------------------------------------------------------- wiring from the environment
+
+def test_environment_wiring_reads_the_source_databases_wazo_tables(warehouse_url, monkeypatch):
+    from stat_pipeline.definitions import DIMENSIONS_JOB, QUIET, build_definitions
+
+    reader = stand_in_wazo(warehouse_url, CONFIG)
+    for unset in ("STAT_CONFD_JSON", "STAT_CONFD_URL", "STAT_CONFD_TOKEN", "STAT_SOURCE_FILE",
+                  "STAT_SOURCE_CSV", "STAT_MASTER_TENANT", "STAT_WAZO_TABLES"):
+        monkeypatch.delenv(unset, raising=False)
+    monkeypatch.setenv("STAT_SOURCE_URL", reader)
+    monkeypatch.setenv("STAT_SOURCE_TABLE", "asterisk.queue_log")
+    monkeypatch.setenv("STAT_WAREHOUSE_URL", warehouse_url)
+    monkeypatch.setenv("STAT_PARTITIONS_START", "2024-03-01-00:00")
+    defs = build_definitions()
+    schedule = defs.resolve_schedule_def("dimensions_refresh")
+    assert schedule.job_name == DIMENSIONS_JOB
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert defs.resolve_job_def(DIMENSIONS_JOB).execute_in_process(
+            instance=instance, run_config=QUIET).success
+    queues, agents = _dimensions(warehouse_url)
+    assert [(q[0], q[1], q[2]) for q in queues if not q[3]] == [
+        (q["name"], q["tenant_uuid"], q["id"]) for q in CONFIG["queues"]]
+    assert [(a[0], a[1], a[2]) for a in agents if not a[3]] == [
+        ("Agent/" + a["number"], a["tenant_uuid"], a["id"]) for a in CONFIG["agents"]]
