@@ -2,7 +2,8 @@
 
 This command owns the embedded PostgreSQL (never a Dagster step: the server dies with the
 process that started it). It plays a Wazo server's ``asterisk`` database holding one day of
-queue_log (the sample, moved to yesterday), and runs ``stat-pipeline serve`` on it (Dagster's
+queue_log (the sample, moved to yesterday) and Wazo's config tables (queues, agents,
+contexts, tenants: no confd.json), and runs ``stat-pipeline serve`` on it (Dagster's
 instance in a ``dagster`` database of the same server) until Ctrl-C; the sensor computes the
 sample. Beside the Dagster UI it runs ``stat-pipeline api`` on the same warehouse: the
 statistics API and the supervisor dashboard, whose URL and token it prints.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 import os
 import secrets
 from pathlib import Path
@@ -37,6 +39,12 @@ def _load_sample(source_url: str, day: dt.datetime) -> tuple[dt.datetime, dt.dat
     try:
         with engine.begin() as conn:
             conn.execute(_q("create_source"))
+            # Wazo's own config tables, filled as the sample's Wazo would have them: the
+            # pipeline reads its queues, agents and tenants there, as on a real server.
+            conn.execute(_q("create_wazo_config"))
+            conn.execute(_q("fill_wazo_config"),
+                         {"document": json.dumps(json.loads(
+                             (SAMPLE_DIR / "confd.json").read_text()))})
             if conn.execute(_q("bounds")).one().n == 0:
                 conn.execute(_q("staging"))
                 cursor = conn.connection.dbapi_connection.cursor()
@@ -82,11 +90,11 @@ def run_demo(state_dir: Path, port: int = 3000, ui: bool = True, api_port: int =
         pg.create_database("asterisk")
         first, last = _load_sample(pg.url("asterisk"), yesterday)
         for own in ("STAT_WAREHOUSE_URL", INSTANCE_URL_VARIABLE, "STAT_SOURCE_FILE",
-                    "STAT_SOURCE_CSV", "STAT_SOURCE_TABLE"):
+                    "STAT_SOURCE_CSV", "STAT_SOURCE_TABLE", "STAT_CONFD_JSON", "STAT_CONFD_URL",
+                    "STAT_CONFD_TOKEN", "STAT_MASTER_TENANT", "STAT_WAZO_TABLES"):
             os.environ.pop(own, None)  # the demo's databases, not a deployment's
         os.environ.update({
             "STAT_SOURCE_URL": pg.url("asterisk").replace("postgres@", "stat_reader@"),
-            "STAT_CONFD_JSON": str(SAMPLE_DIR / "confd.json"),
             "STAT_PARTITIONS_START": first.strftime("%Y-%m-%d-00:00"),
         })
         if ui:
