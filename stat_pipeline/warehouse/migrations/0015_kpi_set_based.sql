@@ -1,103 +1,60 @@
--- The by-interval reports of 0013 (stat_queue_kpi_by_interval, stat_agent_kpi_by_interval,
--- stat_queue_qos_by_interval), set-based: they called the per-period function once per
--- interval (CROSS JOIN LATERAL), i.e. 169 scans of the tables for a week by hour and 745
--- for a month by hour (20 s for one queue of the 30-day benchmark set; 0.3 s now, see
--- docs/performance.md). Now each table's rows of [from, until) are read ONCE:
---   * every step of the interval list (kept or dropped, see stat_kpi_steps) is numbered in
---     time order, and each row finds its step with width_bucket(time, sorted step starts),
---     a binary search (the steps cut [from, until) into consecutive half-open pieces, so a
---     row of [from, until) is in exactly one of them);
+-- The KPI reports (issue 14 items 1-2), set-based, each formula written once:
+--   stat_queue_kpi_by_interval, stat_agent_kpi_by_interval, stat_queue_qos_by_interval give
+--   one row per kept interval of stat_kpi_intervals (is_period false), then one row for the
+--   whole [p_from, p_until) (is_period true), for every queue (agent) unless p_queue_id
+--   (p_agent_id) is given; p_interval NULL = the period only;
+--   stat_queue_kpi, stat_agent_kpi, stat_queue_qos (the list routes, BI tools) are that
+--   period row alone: thin wrappers with p_interval NULL, so a period and its intervals
+--   cannot be computed two ways.
+-- (Before, the by-interval reports called the per-period functions once per interval, CROSS
+-- JOIN LATERAL: 745 scans of the tables for a month by hour, 20 s for one queue of the 30-day
+-- benchmark set; 0.3 s now, see docs/performance.md.) Each table's rows of [from, until) are
+-- read ONCE:
+--   * every step of the interval list (kept or dropped, see 0013's stat_kpi_steps) is
+--     numbered in time order, and each row finds its step with width_bucket(time, sorted
+--     step starts), a binary search (the steps cut [from, until) into consecutive half-open
+--     pieces, so a row of [from, until) is in exactly one of them);
 --   * GROUPING SETS sum each (entity, step) and the whole period (entity) in the same pass;
 --     steps that were dropped (working hours, week days) get sums that no window asks for,
---     and still count in the period, as before.
--- Window number 0 is the period, 1..n the steps. The formulas, roundings, nulls, filters,
--- row set and order are exactly those of 0013's per-period functions, which stay as they are
--- (the list routes use them) and are the reference the set-based forms are tested against
--- (stat_pipeline_tests/test_kpi_set_based.py). PostgreSQL 13: width_bucket on an array and
+--     and still count in the period.
+-- Window number 0 is the period, 1..n the steps. The tests compare these reports with an
+-- independent computation in Python per interval (stat_pipeline_tests/test_kpi_set_based.py)
+-- and with call-logd's examples (test_kpi.py). PostgreSQL 13: width_bucket on an array and
 -- GROUPING SETS exist since 9.5, AS MATERIALIZED since 12 (run on 15 and 18 by the tests).
+--
+-- The by-interval functions run with SET enable_mergejoin = off: the planner cannot
+-- estimate the number of windows (it took 17 for 745) and then joined the per-window sums
+-- by a merge join on the entity alone, 4.5 M rows re-read for a month by hour of every
+-- queue; hash joins on (entity, window) are what this shape wants.
 
--- Every step of a by-interval report, in order, with whether call-logd keeps it (the rules
--- of 0013's stat_kpi_intervals, which now reads its kept steps from here: one definition).
-CREATE OR REPLACE FUNCTION stat_kpi_steps(
-    p_from timestamptz, p_until timestamptz, p_interval text,
-    p_timezone text DEFAULT 'UTC',
-    p_day_start_hour integer DEFAULT NULL, p_day_end_hour integer DEFAULT NULL,
-    p_week_days integer[] DEFAULT '{1,2,3,4,5,6,7}')
-RETURNS TABLE (step_start timestamptz, step_end timestamptz, kept boolean)
-LANGUAGE sql STABLE AS $$
-    WITH RECURSIVE steps (step_start, step_end) AS (
-        SELECT p_from, least(stat_kpi_next_step(p_from, p_interval, p_timezone), p_until)
-        WHERE p_from < p_until
-        UNION ALL
-        SELECT s.step_end, least(stat_kpi_next_step(s.step_end, p_interval, p_timezone), p_until)
-        FROM steps s
-        WHERE s.step_end < p_until
-    )
-    SELECT s.step_start, s.step_end,
-           -- (coalesce: a NULL test drops the step, as a WHERE does)
-           coalesce(
-               NOT (p_interval = 'hour' AND p_day_start_hour IS NOT NULL AND p_day_end_hour IS NOT NULL
-                    AND NOT (extract(hour FROM s.step_start AT TIME ZONE p_timezone)::integer
-                                 BETWEEN p_day_start_hour AND p_day_end_hour
-                             AND extract(hour FROM s.step_end AT TIME ZONE p_timezone)::integer
-                                 BETWEEN p_day_start_hour AND p_day_end_hour))
-               AND NOT (p_interval IN ('hour', 'day') AND coalesce(cardinality(p_week_days), 0) > 0
-                        AND NOT extract(isodow FROM s.step_start AT TIME ZONE p_timezone)::integer
-                                = ANY (p_week_days)),
-               false)
-    FROM steps s
-    ORDER BY s.step_start
-$$;
-
-CREATE OR REPLACE FUNCTION stat_kpi_intervals(
-    p_from timestamptz, p_until timestamptz, p_interval text,
-    p_timezone text DEFAULT 'UTC',
-    p_day_start_hour integer DEFAULT NULL, p_day_end_hour integer DEFAULT NULL,
-    p_week_days integer[] DEFAULT '{1,2,3,4,5,6,7}')
-RETURNS TABLE (interval_start timestamptz, interval_end timestamptz)
-LANGUAGE sql STABLE AS $$
-    SELECT s.step_start, s.step_end
-    FROM stat_kpi_steps(p_from, p_until, p_interval, p_timezone,
-                        p_day_start_hour, p_day_end_hour, p_week_days) s
-    WHERE s.kept
-    ORDER BY s.step_start
-$$;
-
--- The windows of a set-based report: window_no 1..n = the steps in order (kept ones only,
--- is_period false), then window_no 0 = the whole [p_from, p_until) (is_period true); and,
--- in step_starts, the sorted starts of ALL steps (NULL without steps) for width_bucket.
--- p_interval NULL = the period only.
-CREATE OR REPLACE FUNCTION stat_kpi_numbered_windows(
-    p_from timestamptz, p_until timestamptz, p_interval text,
-    p_timezone text, p_day_start_hour integer, p_day_end_hour integer, p_week_days integer[])
-RETURNS TABLE (window_no integer, interval_start timestamptz, interval_end timestamptz,
-               is_period boolean, step_starts timestamptz[])
-LANGUAGE sql STABLE AS $$
-    WITH steps AS MATERIALIZED (
-        SELECT (row_number() OVER (ORDER BY s.step_start))::integer AS step_no,
-               s.step_start, s.step_end, s.kept
-        -- (no interval: an empty step list without ever asking stat_kpi_next_step, which
-        --  refuses a NULL interval)
-        FROM stat_kpi_steps(p_from, CASE WHEN p_interval IS NOT NULL THEN p_until END, p_interval,
-                            p_timezone, p_day_start_hour, p_day_end_hour, p_week_days) s
-    ),
-    starts AS (SELECT array_agg(step_start ORDER BY step_no) AS step_starts FROM steps)
-    SELECT w.window_no, w.interval_start, w.interval_end, w.is_period, starts.step_starts
-    FROM (SELECT step_no AS window_no, step_start AS interval_start, step_end AS interval_end,
-                 false AS is_period
-          FROM steps WHERE kept
-          UNION ALL
-          SELECT 0, p_from, p_until, true) AS w
-    CROSS JOIN starts
-$$;
-
--- The step number (1..n) of a row's time among the sorted step starts; NULL without steps.
--- (Rows are already limited to [from, until), so no row falls before the first step.)
-CREATE OR REPLACE FUNCTION stat_kpi_step_of(p_time timestamptz, p_step_starts timestamptz[])
-RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT width_bucket(p_time, p_step_starts)
-$$;
-
+-- Queue statistics over each window ([p_from, p_until) NULL = unbounded for the period), one
+-- row per non-deleted stat_queue of the visible tenants (or only those with confd id p_queue_id).
+--
+-- call-logd's fields (same names, same values as its JSON):
+--   received = Σ total, answered, abandoned, closed, not_answered = Σ timeout,
+--   saturated = Σ full + Σ divert_waittime + Σ divert_ca_ratio, blocked = Σ joinempty + Σ leaveempty,
+--   average_waiting_time = trunc(round(W / N, 2)), W = Σ stat_call_on_queue.waittime (all
+--       statuses), N = answered + abandoned + leaveempty + timeout (periodic); NULL when N = 0,
+--   answered_rate = round(100 * answered / (answered + abandoned + full + leaveempty
+--       + joinempty + timeout), 2) (closed and divert_* left out); NULL when 0,
+--   quality_of_service = round(100 * answered calls with waittime <= p_qos_threshold
+--       / answered, 2); NULL without threshold or when answered = 0.
+-- Ratios round like call-logd's Python floats (stat_kpi_py_round2). Like call-logd, the
+-- call-based parts (W, the QoS count) read the calls of every stat_queue row with the same
+-- confd queue_id (deleted rows too) and the hour rows only the non-deleted one; a queue
+-- without confd id (no configuration) reads the calls of its own row.
+--
+-- Our extra KPIs (peers.md), all from stat_call_on_queue rows matching the filter:
+--   offered = calls that entered the queue and waited (answered, abandoned, timeout, leaveempty),
+--   short_abandoned = abandoned calls with waittime < p_short_abandon_threshold (0 without),
+--   abandon_rate = round(100 * (abandoned - short) / (offered - short), 2),
+--   service_level = round(100 * answered with waittime <= p_qos_threshold / (offered - short), 2),
+--   average_speed_of_answer = round(Σ waittime / count, 2) of answered calls (ASA),
+--   average_handling_time = round((Σ talktime of answered calls + Σ wrap-up time of the
+--       queue's per-queue agent rows) / answered calls, 2) (AHT, talk + wrap-up),
+--   longest_waiting_time = max waittime of the offered calls.
+--   SELECT * FROM stat_queue_kpi_by_interval('2024-03-01 00:00+01', '2024-04-01 00:00+02',
+--                                            'day', 'Europe/Paris', 8, 17, '{1,2,3,4,5}');
 CREATE OR REPLACE FUNCTION stat_queue_kpi_by_interval(
     p_from timestamptz, p_until timestamptz, p_interval text DEFAULT NULL,
     p_timezone text DEFAULT 'UTC',
@@ -117,9 +74,7 @@ RETURNS TABLE (
     offered bigint, short_abandoned bigint, abandon_rate numeric, service_level numeric,
     average_speed_of_answer numeric, average_handling_time numeric, longest_waiting_time integer)
 LANGUAGE sql STABLE
--- (the planner cannot estimate the number of windows and took 17 for 745: it then joined the
---  per-window sums by a merge join on the entity alone, 4.5 M rows re-read for a month by
---  hour of every queue; hash joins on (entity, window) are what this shape wants)
+-- (hash joins on (entity, window): see the header)
 SET enable_mergejoin = off
 AS $$
     WITH windows AS MATERIALIZED (
@@ -151,7 +106,7 @@ AS $$
         FROM periodic_rows p
         GROUP BY GROUPING SETS ((p.stat_queue_id, p.step_no), (p.stat_queue_id))
     ),
-    -- the stat_queue rows whose calls count for each visible queue (0013's stat_queue_kpi)
+    -- the stat_queue rows whose calls count for each visible queue (see above)
     call_rows AS (
         SELECT v.id AS visible_id, q.id AS call_stat_queue_id
         FROM visible v
@@ -232,7 +187,6 @@ AS $$
         LEFT JOIN calls c ON c.visible_id = v.id AND c.window_no = w.window_no
         LEFT JOIN wrapup wr ON wr.visible_id = v.id AND wr.window_no = w.window_no
     )
-    -- from here on, 0013's stat_queue_kpi formulas, word for word
     SELECT s.interval_start, s.interval_end, s.is_period,
            s.id, s.queue_id, s.name::text, s.tenant_uuid::text, s.first_time,
            s.total, s.answered, s.abandoned, s.closed, s.timeout,
@@ -267,6 +221,83 @@ AS $$
     ORDER BY s.id, s.is_period, s.interval_start
 $$;
 
+-- call-logd's /queues/{id}/statistics/qos counts: per wait bucket [min, max) built from
+-- the sorted thresholds ([0, t1), [t1, t2), ..., [tn, NULL); no threshold = [0, NULL)),
+-- the answered and abandoned calls of the queue (every stat_queue row with that confd id)
+-- matching the filter. One row per bucket, in order.
+CREATE OR REPLACE FUNCTION stat_queue_qos_by_interval(
+    p_queue_id integer,
+    p_from timestamptz, p_until timestamptz, p_interval text DEFAULT NULL,
+    p_timezone text DEFAULT 'UTC',
+    p_day_start_hour integer DEFAULT NULL, p_day_end_hour integer DEFAULT NULL,
+    p_week_days integer[] DEFAULT '{1,2,3,4,5,6,7}',
+    p_tenant_uuids text[] DEFAULT NULL,
+    p_qos_thresholds integer[] DEFAULT '{}')
+RETURNS TABLE (interval_start timestamptz, interval_end timestamptz, is_period boolean,
+               min integer, max integer, answered bigint, abandoned bigint)
+LANGUAGE sql STABLE
+-- (hash joins on (entity, window): see the header)
+SET enable_mergejoin = off
+AS $$
+    WITH windows AS MATERIALIZED (
+        SELECT * FROM stat_kpi_numbered_windows(p_from, p_until, p_interval, p_timezone,
+                                                p_day_start_hour, p_day_end_hour, p_week_days)
+    ),
+    step_starts AS (SELECT step_starts FROM windows LIMIT 1),
+    thresholds AS (
+        SELECT DISTINCT t FROM unnest(p_qos_thresholds) AS t WHERE t IS NOT NULL
+    ),
+    -- the buckets, numbered
+    bounds AS (
+        SELECT row_number() OVER (ORDER BY b.bucket_min, b.bucket_max NULLS LAST) AS bucket_no, b.*
+        FROM (SELECT 0 AS bucket_min, (SELECT min(t) FROM thresholds) AS bucket_max
+              UNION ALL
+              SELECT t, lead(t) OVER (ORDER BY t) FROM thresholds) AS b
+    ),
+    calls AS MATERIALIZED (
+        SELECT c.status, c.waittime, stat_kpi_step_of(c."time", s.step_starts) AS step_no
+        FROM stat_call_on_queue c
+        JOIN stat_queue q ON q.id = c.stat_queue_id
+        CROSS JOIN step_starts s
+        WHERE q.queue_id = p_queue_id
+          AND c.status IN ('answered', 'abandoned')
+          AND (p_tenant_uuids IS NULL OR q.tenant_uuid = ANY (p_tenant_uuids))
+          AND stat_kpi_time_matches(c."time", p_from, p_until, p_timezone,
+                                    p_day_start_hour, p_day_end_hour, p_week_days)
+    ),
+    counts AS MATERIALIZED (
+        SELECT b.bucket_no,
+               CASE WHEN GROUPING(c.step_no) = 1 THEN 0 ELSE c.step_no END AS window_no,
+               count(c.status) FILTER (WHERE c.status = 'answered') AS answered,
+               count(c.status) FILTER (WHERE c.status = 'abandoned') AS abandoned
+        FROM bounds b
+        JOIN calls c ON c.waittime >= b.bucket_min
+                    AND (b.bucket_max IS NULL OR c.waittime < b.bucket_max)
+        GROUP BY GROUPING SETS ((b.bucket_no, c.step_no), (b.bucket_no))
+    )
+    SELECT w.interval_start, w.interval_end, w.is_period, b.bucket_min, b.bucket_max,
+           coalesce(n.answered, 0), coalesce(n.abandoned, 0)
+    FROM windows w
+    CROSS JOIN bounds b
+    LEFT JOIN counts n ON n.bucket_no = b.bucket_no AND n.window_no = w.window_no
+    ORDER BY w.is_period, w.interval_start, b.bucket_min, b.bucket_max NULLS LAST
+$$;
+
+-- Agent statistics over each window, one row per non-deleted stat_agent of the
+-- visible tenants (or only those with confd id p_agent_id), call-logd's fields:
+--   login_time, pause_time, wrapup_time = Σ of the agent's GLOBAL hour rows
+--       (stat_queue_id IS NULL; the per-queue rows would double count) in whole seconds
+--       (truncated, like call-logd's Integer of total_seconds()),
+--   answered, conversation_time = count and Σ talktime of the answered calls of the agent
+--       (every stat_agent row with that confd id),
+--   queues = per confd queue id (deleted queues too): login/pause/wrapup of the agent's
+--       per-queue hour rows, answered/conversation_time of its calls in that queue; queues
+--       with only answered calls get zero times;
+-- and, like call-logd, an agent none of whose global hour rows match the filter has only
+-- zeros (its calls are not counted) and an empty queue list.
+-- Extras: average_handling_time = round((conversation_time + wrapup_time) / answered, 2),
+--   pause_by_reason = [{reason, pause_time}] from stat_agent_pause_reason's global rows
+--   (reason '' = paused without a reason), which sum to pause_time.
 CREATE OR REPLACE FUNCTION stat_agent_kpi_by_interval(
     p_from timestamptz, p_until timestamptz, p_interval text DEFAULT NULL,
     p_timezone text DEFAULT 'UTC',
@@ -283,9 +314,7 @@ RETURNS TABLE (
     queues jsonb,
     average_handling_time numeric, pause_by_reason jsonb)
 LANGUAGE sql STABLE
--- (the planner cannot estimate the number of windows and took 17 for 745: it then joined the
---  per-window sums by a merge join on the entity alone, 4.5 M rows re-read for a month by
---  hour of every queue; hash joins on (entity, window) are what this shape wants)
+-- (hash joins on (entity, window): see the header)
 SET enable_mergejoin = off
 AS $$
     WITH windows AS MATERIALIZED (
@@ -439,62 +468,77 @@ AS $$
     ORDER BY s.id, s.is_period, s.interval_start
 $$;
 
-CREATE OR REPLACE FUNCTION stat_queue_qos_by_interval(
+-- The per-period reports: the period row of the reports above (p_interval NULL: no step,
+-- window 0 only), without its window columns. p_from/p_until NULL = unbounded.
+--   SELECT * FROM stat_queue_kpi('2024-03-04 00:00+01', '2024-03-05 00:00+01', 'Europe/Paris',
+--                                p_qos_threshold => 20, p_short_abandon_threshold => 5);
+CREATE OR REPLACE FUNCTION stat_queue_kpi(
+    p_from timestamptz DEFAULT NULL, p_until timestamptz DEFAULT NULL,
+    p_timezone text DEFAULT 'UTC',
+    p_day_start_hour integer DEFAULT NULL, p_day_end_hour integer DEFAULT NULL,
+    p_week_days integer[] DEFAULT '{1,2,3,4,5,6,7}',
+    p_tenant_uuids text[] DEFAULT NULL,
+    p_queue_id integer DEFAULT NULL,
+    p_qos_threshold integer DEFAULT NULL,
+    p_short_abandon_threshold integer DEFAULT NULL)
+RETURNS TABLE (
+    stat_queue_id integer, queue_id integer, queue_name text, tenant_uuid text,
+    first_stat_time timestamptz,       -- oldest hour row of the queue (call-logd's default from)
+    received bigint, answered bigint, abandoned bigint, closed bigint, not_answered bigint,
+    saturated bigint, blocked bigint,
+    average_waiting_time integer, answered_rate numeric, quality_of_service numeric,
+    offered bigint, short_abandoned bigint, abandon_rate numeric, service_level numeric,
+    average_speed_of_answer numeric, average_handling_time numeric, longest_waiting_time integer)
+LANGUAGE sql STABLE AS $$
+    SELECT k.stat_queue_id, k.queue_id, k.queue_name, k.tenant_uuid, k.first_stat_time,
+           k.received, k.answered, k.abandoned, k.closed, k.not_answered, k.saturated, k.blocked,
+           k.average_waiting_time, k.answered_rate, k.quality_of_service,
+           k.offered, k.short_abandoned, k.abandon_rate, k.service_level,
+           k.average_speed_of_answer, k.average_handling_time, k.longest_waiting_time
+    FROM stat_queue_kpi_by_interval(p_from, p_until, NULL, p_timezone,
+                                    p_day_start_hour, p_day_end_hour, p_week_days,
+                                    p_tenant_uuids, p_queue_id, p_qos_threshold,
+                                    p_short_abandon_threshold) k
+    ORDER BY k.stat_queue_id
+$$;
+
+CREATE OR REPLACE FUNCTION stat_queue_qos(
     p_queue_id integer,
-    p_from timestamptz, p_until timestamptz, p_interval text DEFAULT NULL,
+    p_from timestamptz DEFAULT NULL, p_until timestamptz DEFAULT NULL,
     p_timezone text DEFAULT 'UTC',
     p_day_start_hour integer DEFAULT NULL, p_day_end_hour integer DEFAULT NULL,
     p_week_days integer[] DEFAULT '{1,2,3,4,5,6,7}',
     p_tenant_uuids text[] DEFAULT NULL,
     p_qos_thresholds integer[] DEFAULT '{}')
-RETURNS TABLE (interval_start timestamptz, interval_end timestamptz, is_period boolean,
-               min integer, max integer, answered bigint, abandoned bigint)
-LANGUAGE sql STABLE
--- (the planner cannot estimate the number of windows and took 17 for 745: it then joined the
---  per-window sums by a merge join on the entity alone, 4.5 M rows re-read for a month by
---  hour of every queue; hash joins on (entity, window) are what this shape wants)
-SET enable_mergejoin = off
-AS $$
-    WITH windows AS MATERIALIZED (
-        SELECT * FROM stat_kpi_numbered_windows(p_from, p_until, p_interval, p_timezone,
-                                                p_day_start_hour, p_day_end_hour, p_week_days)
-    ),
-    step_starts AS (SELECT step_starts FROM windows LIMIT 1),
-    thresholds AS (
-        SELECT DISTINCT t FROM unnest(p_qos_thresholds) AS t WHERE t IS NOT NULL
-    ),
-    -- 0013's stat_queue_qos buckets, numbered
-    bounds AS (
-        SELECT row_number() OVER (ORDER BY b.bucket_min, b.bucket_max NULLS LAST) AS bucket_no, b.*
-        FROM (SELECT 0 AS bucket_min, (SELECT min(t) FROM thresholds) AS bucket_max
-              UNION ALL
-              SELECT t, lead(t) OVER (ORDER BY t) FROM thresholds) AS b
-    ),
-    calls AS MATERIALIZED (
-        SELECT c.status, c.waittime, stat_kpi_step_of(c."time", s.step_starts) AS step_no
-        FROM stat_call_on_queue c
-        JOIN stat_queue q ON q.id = c.stat_queue_id
-        CROSS JOIN step_starts s
-        WHERE q.queue_id = p_queue_id
-          AND c.status IN ('answered', 'abandoned')
-          AND (p_tenant_uuids IS NULL OR q.tenant_uuid = ANY (p_tenant_uuids))
-          AND stat_kpi_time_matches(c."time", p_from, p_until, p_timezone,
-                                    p_day_start_hour, p_day_end_hour, p_week_days)
-    ),
-    counts AS MATERIALIZED (
-        SELECT b.bucket_no,
-               CASE WHEN GROUPING(c.step_no) = 1 THEN 0 ELSE c.step_no END AS window_no,
-               count(c.status) FILTER (WHERE c.status = 'answered') AS answered,
-               count(c.status) FILTER (WHERE c.status = 'abandoned') AS abandoned
-        FROM bounds b
-        JOIN calls c ON c.waittime >= b.bucket_min
-                    AND (b.bucket_max IS NULL OR c.waittime < b.bucket_max)
-        GROUP BY GROUPING SETS ((b.bucket_no, c.step_no), (b.bucket_no))
-    )
-    SELECT w.interval_start, w.interval_end, w.is_period, b.bucket_min, b.bucket_max,
-           coalesce(n.answered, 0), coalesce(n.abandoned, 0)
-    FROM windows w
-    CROSS JOIN bounds b
-    LEFT JOIN counts n ON n.bucket_no = b.bucket_no AND n.window_no = w.window_no
-    ORDER BY w.is_period, w.interval_start, b.bucket_min, b.bucket_max NULLS LAST
+RETURNS TABLE (min integer, max integer, answered bigint, abandoned bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT k.min, k.max, k.answered, k.abandoned
+    FROM stat_queue_qos_by_interval(p_queue_id, p_from, p_until, NULL, p_timezone,
+                                    p_day_start_hour, p_day_end_hour, p_week_days,
+                                    p_tenant_uuids, p_qos_thresholds) k
+    ORDER BY k.min, k.max NULLS LAST
+$$;
+
+CREATE OR REPLACE FUNCTION stat_agent_kpi(
+    p_from timestamptz DEFAULT NULL, p_until timestamptz DEFAULT NULL,
+    p_timezone text DEFAULT 'UTC',
+    p_day_start_hour integer DEFAULT NULL, p_day_end_hour integer DEFAULT NULL,
+    p_week_days integer[] DEFAULT '{1,2,3,4,5,6,7}',
+    p_tenant_uuids text[] DEFAULT NULL,
+    p_agent_id integer DEFAULT NULL)
+RETURNS TABLE (
+    stat_agent_id integer, agent_id integer, agent_number text, tenant_uuid text,
+    first_stat_time timestamptz,       -- oldest hour row of the agent (call-logd's default from)
+    answered bigint, conversation_time bigint,
+    login_time bigint, pause_time bigint, wrapup_time bigint,
+    queues jsonb,
+    average_handling_time numeric, pause_by_reason jsonb)
+LANGUAGE sql STABLE AS $$
+    SELECT k.stat_agent_id, k.agent_id, k.agent_number, k.tenant_uuid, k.first_stat_time,
+           k.answered, k.conversation_time, k.login_time, k.pause_time, k.wrapup_time,
+           k.queues, k.average_handling_time, k.pause_by_reason
+    FROM stat_agent_kpi_by_interval(p_from, p_until, NULL, p_timezone,
+                                    p_day_start_hour, p_day_end_hour, p_week_days,
+                                    p_tenant_uuids, p_agent_id) k
+    ORDER BY k.stat_agent_id
 $$;
