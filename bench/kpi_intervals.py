@@ -6,8 +6,11 @@ grains), before and after migration 0015 made them set-based.
     .venv/bin/python bench/kpi_intervals.py [--month-data DIR] [--json FILE]
 
 On one embedded PostgreSQL, two warehouses per data set hold the same tables: "per-interval"
-has the migrations up to 0014 (each interval is one call of the per-period function),
-"set-based" has them all. Each case calls stat_pipeline.serving.kpi as the API does (SQL and
+has the KPI functions as they were before 0015 (0013 as of commit 6baa1b1, read with git:
+per-period functions of their own, each interval one call of them, CROSS JOIN LATERAL),
+"set-based" has this tree's migrations (the by-interval reports in one pass, the per-period
+functions their period row). The "period" cases are the list routes (no interval): they
+show what the per-period functions cost now that they go through the set-based reports. Each case calls stat_pipeline.serving.kpi as the API does (SQL and
 the JSON items), 3 times unless the first call takes more than 10 s, and prints the best and
 the median wall times; it also checks that both warehouses give the same items.
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +49,15 @@ from stat_pipeline_tests.golden import GOLDEN  # noqa: E402
 from stat_pipeline_tests.warehouse_tables import load_tables  # noqa: E402
 
 SET_BASED_MIGRATION = "0015_kpi_set_based"
+# the last 0013 with per-period functions of their own and per-interval by-interval reports
+PER_INTERVAL_COMMIT = "6baa1b17398234ecad9f5c7e33df36b931a86076"
+KPI_MIGRATION = "0013_kpi_functions"
+
+
+def per_interval_kpi_sql() -> str:
+    return subprocess.run(
+        ["git", "-C", str(PROJECT), "show", f"{PER_INTERVAL_COMMIT}:stat_pipeline/warehouse/migrations/{KPI_MIGRATION}.sql"],
+        check=True, capture_output=True, text=True).stdout
 
 
 def warehouse(pg: EmbeddedPostgres, name: str, *, set_based: bool, folder: Path, confd: Path) -> sa.Engine:
@@ -52,7 +65,11 @@ def warehouse(pg: EmbeddedPostgres, name: str, *, set_based: bool, folder: Path,
     engine = sa.create_engine(pg.url(name))
     with engine.begin() as conn:
         for version, sql in migration_files():
-            if set_based or version < SET_BASED_MIGRATION:
+            if set_based:
+                conn.exec_driver_sql(sql)
+            elif version == KPI_MIGRATION:
+                conn.exec_driver_sql(per_interval_kpi_sql())
+            elif version < SET_BASED_MIGRATION:
                 conn.exec_driver_sql(sql)
         load_tables(conn, folder, confd)
     with engine.connect() as conn:
@@ -85,6 +102,11 @@ def cases(start: datetime, zone: str, days: int):
                                                          qos_thresholds=(10, 20, 60))),
         ("agent by hour", lambda c: kpi.agent_statistics(c, **common, interval="hour", agent_id=AGENT_ID[0])),
         ("agent by day", lambda c: kpi.agent_statistics(c, **common, interval="day", agent_id=AGENT_ID[0])),
+        # the list routes (no interval): every queue / agent over the whole period
+        ("every queue, period", lambda c: kpi.queue_statistics(c, **common, qos_threshold=20)),
+        ("every agent, period", lambda c: kpi.agent_statistics(c, **common)),
+        ("queue 1 QoS, period", lambda c: kpi.queue_qos(c, **common, interval=None, queue_id=1,
+                                                         qos_thresholds=(10, 20, 60))),
         # the SQL form a BI tool runs: every queue, one series each
         ("every queue by hour (SQL)", lambda c: c.execute(sa.text(
             "SELECT * FROM stat_queue_kpi_by_interval(:start, :end, 'hour', :timezone, p_qos_threshold => 20)"),

@@ -4,7 +4,7 @@ Each function takes a SQLAlchemy ``Connection`` and already validated parameters
 validates them like call-logd does) and returns a list of dicts whose keys and values are
 exactly the JSON items of wazo-call-logd's statistics routes, plus our extra KPIs under
 extra keys (call-logd's fields are never changed). The numbers come from the warehouse's SQL
-functions (migration 0013: ``stat_queue_kpi``, ``stat_agent_kpi``, ``stat_queue_qos`` and
+functions (migrations 0013 and 0015: ``stat_queue_kpi``, ``stat_agent_kpi``, ``stat_queue_qos`` and
 their ``*_by_interval`` forms), so the API and a BI tool querying them cannot disagree.
 
 What stays here is what call-logd does in Python around its SQL (``services.py``): the
