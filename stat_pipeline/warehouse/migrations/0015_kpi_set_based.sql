@@ -122,10 +122,10 @@ AS $$
         WHERE stat_kpi_time_matches(c."time", p_from, p_until, p_timezone,
                                     p_day_start_hour, p_day_end_hour, p_week_days)
     ),
-    calls AS MATERIALIZED (
-        SELECT c.visible_id,
-               CASE WHEN GROUPING(c.step_no) = 1 THEN 0 ELSE c.step_no END AS window_no,
-               coalesce(sum(c.waittime), 0) AS total_waittime,
+    -- (the calls are summed per step first, then per window: one pass over the rows)
+    call_steps AS (
+        SELECT c.visible_id, c.step_no,
+               sum(c.waittime) AS total_waittime,
                count(*) FILTER (WHERE c.status = 'answered' AND c.waittime <= p_qos_threshold)
                    AS answered_within_threshold,
                count(*) FILTER (WHERE c.status IN ('answered', 'abandoned', 'timeout', 'leaveempty'))
@@ -139,6 +139,19 @@ AS $$
                max(c.waittime) FILTER (WHERE c.status IN ('answered', 'abandoned', 'timeout', 'leaveempty'))
                    AS longest_waittime
         FROM call_matches c
+        GROUP BY c.visible_id, c.step_no
+    ),
+    calls AS MATERIALIZED (
+        SELECT c.visible_id,
+               CASE WHEN GROUPING(c.step_no) = 1 THEN 0 ELSE c.step_no END AS window_no,
+               coalesce(sum(c.total_waittime), 0) AS total_waittime,
+               sum(c.answered_within_threshold)::bigint AS answered_within_threshold,
+               sum(c.offered)::bigint AS offered, sum(c.abandoned)::bigint AS abandoned,
+               sum(c.short_abandoned)::bigint AS short_abandoned, sum(c.answered)::bigint AS answered,
+               sum(c.answered_waittime)::bigint AS answered_waittime,
+               sum(c.answered_talktime)::bigint AS answered_talktime,
+               max(c.longest_waittime) AS longest_waittime
+        FROM call_steps c
         GROUP BY GROUPING SETS ((c.visible_id, c.step_no), (c.visible_id))
     ),
     wrapup_rows AS (
@@ -368,20 +381,25 @@ AS $$
         JOIN stat_agent a ON (a.agent_id = v.agent_id OR a.id = v.id)
         WHERE p_tenant_uuids IS NULL OR a.tenant_uuid = ANY (p_tenant_uuids)
     ),
+    -- (summed per step first, then per window: one pass over the calls)
+    answered_steps AS (
+        SELECT r.visible_id, q.queue_id, stat_kpi_step_of(c."time", s.step_starts) AS step_no,
+               count(*) AS answered, sum(c.talktime) AS talktime
+        FROM call_rows r
+        JOIN stat_call_on_queue c ON c.stat_agent_id = r.call_stat_agent_id
+        LEFT JOIN stat_queue q ON q.id = c.stat_queue_id
+        CROSS JOIN step_starts s
+        WHERE c.status = 'answered'
+          AND stat_kpi_time_matches(c."time", p_from, p_until, p_timezone,
+                                    p_day_start_hour, p_day_end_hour, p_week_days)
+        GROUP BY 1, 2, 3
+    ),
     answered_calls AS MATERIALIZED (
         SELECT t.* FROM (
             SELECT c.visible_id, c.queue_id,
                    CASE WHEN GROUPING(c.step_no) = 1 THEN 0 ELSE c.step_no END AS window_no,
-                   count(*) AS answered, sum(c.talktime) AS talktime
-            FROM (SELECT r.visible_id, q.queue_id, c.talktime,
-                         stat_kpi_step_of(c."time", s.step_starts) AS step_no
-                  FROM call_rows r
-                  JOIN stat_call_on_queue c ON c.stat_agent_id = r.call_stat_agent_id
-                  LEFT JOIN stat_queue q ON q.id = c.stat_queue_id
-                  CROSS JOIN step_starts s
-                  WHERE c.status = 'answered'
-                    AND stat_kpi_time_matches(c."time", p_from, p_until, p_timezone,
-                                              p_day_start_hour, p_day_end_hour, p_week_days)) AS c
+                   sum(c.answered)::bigint AS answered, sum(c.talktime)::bigint AS talktime
+            FROM answered_steps c
             GROUP BY GROUPING SETS ((c.visible_id, c.queue_id, c.step_no), (c.visible_id, c.queue_id))
         ) t
         WHERE (t.visible_id, t.window_no) IN (SELECT stat_agent_id, window_no FROM global_rows)
