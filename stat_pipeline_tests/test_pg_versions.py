@@ -153,3 +153,16 @@ def test_warehouse_migrated_before_0016_reads_integers_as_decimal(warehouse_url)
             assert conn.execute(sa.text("SELECT ql_int('0x1F'), ql_int(' 31 ')")).one() == (None, 31)
     finally:
         engine.dispose()
+
+
+def test_serve_refuses_an_older_warehouse_before_starting(versioned_warehouse_url):
+    from stat_pipeline.commands.serve import ServeError, check_warehouse_server
+
+    check_warehouse_server(versioned_warehouse_url)  # supported: nothing to say
+    with pytest.raises(ServeError) as refused:
+        check_warehouse_server(versioned_warehouse_url, minimum_major=99)
+    assert str(refused.value).startswith("STAT_WAREHOUSE_URL: the warehouse's PostgreSQL is ")
+    assert str(refused.value).endswith("needs PostgreSQL 99 or newer")
+    with pytest.raises(ServeError, match="must be a PostgreSQL URL") as bad:
+        check_warehouse_server("not a url:secret@host")
+    assert "secret" not in str(bad.value)
