@@ -31,6 +31,12 @@ every hour is classified last by a run that has copied the 25 hours on both side
 whatever order the runs' steps interleave (``chunk_ranges``); the daemon's pool starts them
 in the order requested, which agent times (they read the state rows before a chunk) need.
 
+An agent state touches every hour until the agent's next state row, or up to now: a login
+never logged off (wazo-stat counts it until the end of its run) touches every hour since.
+Hours that only such a span touches, farther than the look-ahead from any new row, change
+only in ``stat_agent_periodic``: they are requested for that asset alone, after the full
+runs (``split_agent_only``, ``agent_requests``), one materialization per hour instead of five.
+
 Failed, killed or half-written hours are re-requested by the ``stale_hours`` sensor
 (healing.py).
 """

@@ -1,4 +1,4 @@
-"""Command line: ``stat-pipeline compute``, ``stat-pipeline serve`` and ``stat-pipeline demo``."""
+"""Command line: ``stat-pipeline compute``, ``serve``, ``demo`` and ``api``."""
 from __future__ import annotations
 
 import argparse
@@ -111,7 +111,8 @@ def _compute_reporting(args: argparse.Namespace, debug: bool, stderr=None) -> in
 def _demo(args: argparse.Namespace) -> int:
     from stat_pipeline.demo import run_demo
 
-    return run_demo(Path(args.state_dir), port=args.port, ui=not args.no_ui)
+    return run_demo(Path(args.state_dir), port=args.port, ui=not args.no_ui,
+                    api_port=args.api_port)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -120,6 +121,16 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         return serve(Path(args.state_dir), host=args.host, port=args.port)
     except ServeError as exc:
+        print(f"stat-pipeline: {exc}", file=sys.stderr)
+        return 2
+
+
+def _api(args: argparse.Namespace) -> int:
+    from stat_pipeline.commands.api import ApiConfigError, run_api
+
+    try:
+        return run_api(args.host, args.port)
+    except ApiConfigError as exc:
         print(f"stat-pipeline: {exc}", file=sys.stderr)
         return 2
 
@@ -145,10 +156,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="keep the calls and times of agents the config does not know "
                         "(wazo-stat drops them)")
     p.set_defaults(func=_compute)
-    d = sub.add_parser("demo", help="sample data -> embedded PostgreSQL -> Dagster UI on 127.0.0.1")
+    d = sub.add_parser("demo", help="sample data -> embedded PostgreSQL -> Dagster UI and the "
+                       "supervisor dashboard on 127.0.0.1")
     d.add_argument("--state-dir", default=".state", help="where the embedded PostgreSQL and "
                    "DAGSTER_HOME live (default: ./.state)")
     d.add_argument("--port", type=int, default=3000)
+    d.add_argument("--api-port", type=int, default=9298,
+                   help="port of the statistics API and supervisor dashboard (default 9298, "
+                        "wazo-call-logd's)")
     d.add_argument("--no-ui", action="store_true", help="materialize the sample and stop")
     d.set_defaults(func=_demo)
     s = sub.add_parser("serve", help="Dagster webserver + daemon on your source, the instance "
@@ -159,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=3000)
     s.set_defaults(func=_serve)
+    a = sub.add_parser("api", help="the statistics API (wazo-call-logd's statistics routes) on "
+                       "the warehouse named by STAT_WAREHOUSE_URL; token from STAT_API_TOKEN "
+                       "(else generated and printed once) or wazo-auth (STAT_API_WAZO_AUTH_URL)")
+    a.add_argument("--host", default="127.0.0.1")
+    a.add_argument("--port", type=int, default=9298, help="default 9298, call-logd's port")
+    a.set_defaults(func=_api)
     args = parser.parse_args(argv)
     _quiet_dagster()
     return args.func(args)

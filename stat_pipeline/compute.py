@@ -99,13 +99,15 @@ def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
                  config: Optional[Path] = None, until: Optional[dt.datetime] = None,
                  instance: Optional[dg.DagsterInstance] = None,
                  keep_unknown_agents: bool = False, fmt: str = "auto",
-                 timezone: str = "UTC") -> ComputeResult:
+                 timezone: str = "UTC",
+                 wazo_config: Optional[WazoConfig] = None) -> ComputeResult:
     """Materialize every hour of ``queue_log`` that starts before ``until`` (default: after
-    the last row) into the warehouse at ``warehouse_url``, then export the tables."""
+    the last row) into the warehouse at ``warehouse_url``, then export the tables.
+    ``wazo_config`` (another origin of the queues and agents) replaces ``config``."""
     source = file_source(str(queue_log), fmt, until.isoformat() if until else None, timezone)
     warehouse = Warehouse(url=warehouse_url)
-    wazo_config = WazoConfig(confd_json=str(config) if config else None,
-                             keep_unknown_agents=keep_unknown_agents)
+    wazo_config = wazo_config or WazoConfig(confd_json=str(config) if config else None,
+                                            keep_unknown_agents=keep_unknown_agents)
     wazo_config.document()  # a bad config fails here, in one line, before any work
     engine = warehouse_engine(warehouse_url)
     window = time_window_from_env()

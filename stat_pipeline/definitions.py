@@ -8,7 +8,15 @@ Configuration comes from the environment (never from files in the repo):
   STAT_SOURCE_FORMAT     its format if not recognised from its first lines: asterisk|csv|mysql
   STAT_SOURCE_CSV        (older name) a queue_log CSV file
   STAT_SOURCE_TIMEZONE   IANA zone of a naive/text time column at the source (default UTC)
-  STAT_CONFD_JSON        optional confd.json (queues, agents, contexts)
+  STAT_CONFD_JSON        optional confd.json (queues, agents, contexts); wins over the next two
+  STAT_CONFD_URL         or wazo-confd's base URL (https://wazo/api/confd), with
+  STAT_CONFD_TOKEN       a wazo-auth token (a secret: EnvVar); STAT_CONFD_VERIFY_CERTIFICATE
+                         true|false|CA bundle
+                         else Wazo's tables (queuefeatures, agentfeatures, context, tenant) in
+                         the STAT_SOURCE_URL database when it has them (STAT_WAZO_TABLES
+                         auto|require|off)
+  STAT_MASTER_TENANT     master tenant uuid when confd / the database cannot tell it
+  STAT_DIMENSIONS_CRON   when the schedule re-reads the config (default every 15 minutes)
   STAT_KEEP_UNKNOWN_AGENTS  "1": keep statistics of agents unknown to the config
   STAT_PARTITIONS_START  first hourly partition; unset: the day of the source's earliest
                          plausible row (else the warehouse's earliest hour, else 2024-01-01)
@@ -31,6 +39,7 @@ from stat_pipeline.partitions import hourly_partitions, partitions_start_from_en
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import (CsvQueueLogSource, PostgresQueueLogSource, QueueLogSource,
                                    file_source)
+from stat_pipeline.sources.wazo_config import schema_of
 
 # BackfillPolicy.single_run() is "beta" in 1.13; it is what makes a range one run, and we
 # pin Dagster, so the warning would only repeat itself in every run's log.
@@ -54,6 +63,22 @@ def source_from_env() -> QueueLogSource:
                                   timezone=timezone)
 
 
+def wazo_config_from_env(source: QueueLogSource) -> WazoConfig:
+    """The configuration's origins from the environment (precedence in WazoConfig.origin)."""
+    env = os.environ
+    database = isinstance(source, PostgresQueueLogSource) and bool(env.get("STAT_SOURCE_URL"))
+    return WazoConfig(
+        confd_json=env.get("STAT_CONFD_JSON") or None,
+        confd_url=env.get("STAT_CONFD_URL") or None,
+        confd_token=dg.EnvVar("STAT_CONFD_TOKEN") if env.get("STAT_CONFD_TOKEN") else None,
+        confd_verify_certificate=env.get("STAT_CONFD_VERIFY_CERTIFICATE", "true"),
+        database_url=dg.EnvVar("STAT_SOURCE_URL") if database else None,
+        database_schema=schema_of(source.table) if database else None,
+        wazo_tables=env.get("STAT_WAZO_TABLES", "auto"),
+        master_tenant=env.get("STAT_MASTER_TENANT") or None,
+        keep_unknown_agents=env.get("STAT_KEEP_UNKNOWN_AGENTS") == "1")
+
+
 def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
                       source: Optional[QueueLogSource] = None,
                       warehouse: Optional[Warehouse] = None,
@@ -70,8 +95,18 @@ def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
         description="Copy, classify and aggregate the selected hours (a range is one run).")
     dimensions_job = dg.define_asset_job(
         DIMENSIONS_JOB, selection=dg.AssetSelection.assets("stat_queue", "stat_agent"),
-        description="Re-read the confd config into stat_queue / stat_agent.")
+        description="Re-read the Wazo config (confd.json, wazo-confd or Wazo's tables) into "
+                    "stat_queue / stat_agent.")
     sensors, schedules = automation(HOURLY_JOB, partitions)
+    # Deleted queues and agents, tenant moves: nothing in queue_log says so, the schedule
+    # does. (New names are caught at once: an hourly run re-reads a live config first.)
+    schedules = [*schedules, dg.ScheduleDefinition(
+        name="dimensions_refresh", job=dimensions_job,
+        cron_schedule=os.environ.get("STAT_DIMENSIONS_CRON", "*/15 * * * *"),
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Re-read the Wazo config into stat_queue / stat_agent; their "
+                    "materializations show what changed (new, renamed, deleted, moved).")]
+    source = source or source_from_env()
     return dg.Definitions(
         assets=assets,
         jobs=[hourly_job, dimensions_job],
@@ -79,10 +114,8 @@ def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
         schedules=schedules,
         resources={
             "warehouse": warehouse or Warehouse(url=dg.EnvVar("STAT_WAREHOUSE_URL")),
-            "source": source or source_from_env(),
-            "wazo_config": wazo_config or WazoConfig(
-                confd_json=os.environ.get("STAT_CONFD_JSON") or None,
-                keep_unknown_agents=os.environ.get("STAT_KEEP_UNKNOWN_AGENTS") == "1"),
+            "source": source,
+            "wazo_config": wazo_config or wazo_config_from_env(source),
         },
         # Steps are SQL statements: a subprocess per step would cost more than the work.
         executor=dg.in_process_executor,

@@ -2,20 +2,25 @@
 
 This command owns the embedded PostgreSQL (never a Dagster step: the server dies with the
 process that started it). It plays a Wazo server's ``asterisk`` database holding one day of
-queue_log (the sample, moved to yesterday), and runs ``stat-pipeline serve`` on it (Dagster's
+queue_log (the sample, moved to yesterday) and Wazo's config tables (queues, agents,
+contexts, tenants: no confd.json), and runs ``stat-pipeline serve`` on it (Dagster's
 instance in a ``dagster`` database of the same server) until Ctrl-C; the sensor computes the
-sample. ``--no-ui`` materializes the sample in process instead, and stops.
+sample. Beside the Dagster UI it runs ``stat-pipeline api`` on the same warehouse: the
+statistics API and the supervisor dashboard, whose URL and token it prints.
+``--no-ui`` materializes the sample in process instead, and stops.
 """
 from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 import os
+import secrets
 from pathlib import Path
 
 from sqlalchemy import create_engine
 
-from stat_pipeline.commands.serve import prepare_home, serve
+from stat_pipeline.commands.serve import API_TOKEN_VARIABLE, StatisticsApi, prepare_home, serve
 from stat_pipeline.instance import INSTANCE_URL_VARIABLE, LIVE_SWITCHES
 from stat_pipeline.sql import query
 from stat_pipeline.warehouse.embedded import EmbeddedPostgres
@@ -34,6 +39,12 @@ def _load_sample(source_url: str, day: dt.datetime) -> tuple[dt.datetime, dt.dat
     try:
         with engine.begin() as conn:
             conn.execute(_q("create_source"))
+            # Wazo's own config tables, filled as the sample's Wazo would have them: the
+            # pipeline reads its queues, agents and tenants there, as on a real server.
+            conn.execute(_q("create_wazo_config"))
+            conn.execute(_q("fill_wazo_config"),
+                         {"document": json.dumps(json.loads(
+                             (SAMPLE_DIR / "confd.json").read_text()))})
             if conn.execute(_q("bounds")).one().n == 0:
                 conn.execute(_q("staging"))
                 cursor = conn.connection.dbapi_connection.cursor()
@@ -64,7 +75,14 @@ def _materialize_all(first: dt.datetime) -> None:
             "dagster/asset_partition_range_end": partition_key(last_complete)})
 
 
-def run_demo(state_dir: Path, port: int = 3000, ui: bool = True) -> int:
+def demo_api(port: int) -> StatisticsApi:
+    """The demo's statistics API: the operator's ``STAT_API_TOKEN`` if set (never printed),
+    else a fresh random token, printed once by ``serve`` (the demo's own, valid while it runs)."""
+    own = os.environ.get(API_TOKEN_VARIABLE)
+    return StatisticsApi(port=port, token=own or secrets.token_urlsafe(24), generated=not own)
+
+
+def run_demo(state_dir: Path, port: int = 3000, ui: bool = True, api_port: int = 9298) -> int:
     state_dir = state_dir.resolve()
     yesterday = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0,
                                                           microsecond=0) - dt.timedelta(days=1)
@@ -72,11 +90,11 @@ def run_demo(state_dir: Path, port: int = 3000, ui: bool = True) -> int:
         pg.create_database("asterisk")
         first, last = _load_sample(pg.url("asterisk"), yesterday)
         for own in ("STAT_WAREHOUSE_URL", INSTANCE_URL_VARIABLE, "STAT_SOURCE_FILE",
-                    "STAT_SOURCE_CSV", "STAT_SOURCE_TABLE"):
+                    "STAT_SOURCE_CSV", "STAT_SOURCE_TABLE", "STAT_CONFD_JSON", "STAT_CONFD_URL",
+                    "STAT_CONFD_TOKEN", "STAT_MASTER_TENANT", "STAT_WAZO_TABLES"):
             os.environ.pop(own, None)  # the demo's databases, not a deployment's
         os.environ.update({
             "STAT_SOURCE_URL": pg.url("asterisk").replace("postgres@", "stat_reader@"),
-            "STAT_CONFD_JSON": str(SAMPLE_DIR / "confd.json"),
             "STAT_PARTITIONS_START": first.strftime("%Y-%m-%d-00:00"),
         })
         if ui:
@@ -85,7 +103,9 @@ def run_demo(state_dir: Path, port: int = 3000, ui: bool = True) -> int:
             print(f"demo: source queue_log has rows from {first} to {last}; the sensor "
                   "queue_log_new_rows computes their hours on its first tick (see Runs)",
                   flush=True)
-            return serve(state_dir, port=port, pg=pg)
+            print(f"demo: the supervisor dashboard shows the sample's day, {first:%Y-%m-%d} "
+                  "(UTC), once the sensor's run has computed it", flush=True)
+            return serve(state_dir, port=port, pg=pg, api=demo_api(api_port))
         # No UI, no daemon: the same instance and warehouse, one run in this process.
         pg.create_database("stat")
         pg.create_database("dagster")

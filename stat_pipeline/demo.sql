@@ -34,3 +34,72 @@ FROM sample_rows
 
 -- name: bounds
 SELECT min("time") AS first, max("time") AS last, count(*) AS n FROM queue_log
+
+-- name: create_wazo_config
+-- Wazo's configuration tables, with the columns and constraints of xivo-manage-db / xivo-dao
+-- (alchemy/tenant.py, context.py, queuefeatures.py, agentfeatures.py) that matter here;
+-- the real tables have more columns, all with defaults or nullable. The pipeline reads them
+-- through the read-only account instead of a confd.json.
+CREATE TABLE IF NOT EXISTS tenant (
+    uuid varchar(36) PRIMARY KEY,
+    sip_templates_generated boolean NOT NULL DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS context (
+    id          SERIAL PRIMARY KEY,
+    tenant_uuid varchar(36) NOT NULL REFERENCES tenant (uuid) ON DELETE CASCADE,
+    name        varchar(79) NOT NULL UNIQUE,
+    displayname varchar(128),
+    contexttype varchar(40) NOT NULL DEFAULT 'internal',
+    commented   integer NOT NULL DEFAULT 0,
+    description text
+);
+CREATE TABLE IF NOT EXISTS queuefeatures (
+    id          SERIAL PRIMARY KEY,
+    tenant_uuid varchar(36) NOT NULL REFERENCES tenant (uuid) ON DELETE CASCADE,
+    name        varchar(128) NOT NULL UNIQUE,
+    displayname varchar(128) NOT NULL,
+    number      varchar(40),
+    context     varchar(79)
+);
+CREATE TABLE IF NOT EXISTS agentfeatures (
+    id          SERIAL PRIMARY KEY,
+    tenant_uuid varchar(36) NOT NULL REFERENCES tenant (uuid) ON DELETE CASCADE,
+    numgroup    integer NOT NULL,
+    firstname   varchar(128),
+    lastname    varchar(128),
+    number      varchar(40) NOT NULL UNIQUE,
+    passwd      varchar(128),
+    context     varchar(79),
+    language    varchar(20),
+    autologoff  integer,
+    "group"     varchar(255),
+    description text,
+    preprocess_subroutine varchar(79)
+);
+GRANT SELECT ON tenant, context, queuefeatures, agentfeatures TO stat_reader
+
+-- name: fill_wazo_config
+-- The rows a Wazo with the configuration :document (a confd.json) would hold: its tenants
+-- (the master tenant included), contexts, queues and agents with their confd ids.
+INSERT INTO tenant (uuid)
+SELECT DISTINCT t FROM (
+    SELECT CAST(:document AS jsonb)->>'master_tenant' AS t
+    UNION ALL
+    SELECT e.item->>'tenant_uuid' FROM jsonb_array_elements(
+        COALESCE(CAST(:document AS jsonb)->'queues', '[]') || COALESCE(CAST(:document AS jsonb)->'agents', '[]')
+        || COALESCE(CAST(:document AS jsonb)->'contexts', '[]')) e(item)) tenants
+WHERE t IS NOT NULL
+ON CONFLICT (uuid) DO NOTHING;
+INSERT INTO context (tenant_uuid, name, displayname)
+SELECT e.item->>'tenant_uuid', e.item->>'name', e.item->>'name'
+FROM jsonb_array_elements(COALESCE(CAST(:document AS jsonb)->'contexts', '[]')) e(item)
+ON CONFLICT (name) DO NOTHING;
+INSERT INTO queuefeatures (id, tenant_uuid, name, displayname)
+SELECT CAST(e.item->>'id' AS integer), e.item->>'tenant_uuid', e.item->>'name', e.item->>'name'
+FROM jsonb_array_elements(COALESCE(CAST(:document AS jsonb)->'queues', '[]')) e(item)
+ON CONFLICT DO NOTHING;
+INSERT INTO agentfeatures (id, tenant_uuid, numgroup, number, firstname, lastname)
+SELECT CAST(e.item->>'id' AS integer), e.item->>'tenant_uuid', 1, e.item->>'number',
+       'Agent', e.item->>'number'
+FROM jsonb_array_elements(COALESCE(CAST(:document AS jsonb)->'agents', '[]')) e(item)
+ON CONFLICT DO NOTHING

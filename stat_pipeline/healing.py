@@ -105,6 +105,9 @@ class RunInfo:
     status: dg.DagsterRunStatus
     created: float
     tags: dict
+    # False for a run of some of the assets (the agent-only catch-up runs): its success
+    # proves those assets only, so it does not make an hour's earlier failure good
+    full_chain: bool = True
 
 
 @dataclass
@@ -128,7 +131,8 @@ def find_stale(runs: Iterable[RunInfo], ledger_stale: Iterable[dt.datetime],
             if run.status in ACTIVE:
                 stale.in_progress.add(hour)
             elif run.status == dg.DagsterRunStatus.SUCCESS:
-                last_ok[hour] = max(last_ok.get(hour, 0.0), run.created)
+                if run.full_chain:
+                    last_ok[hour] = max(last_ok.get(hour, 0.0), run.created)
             elif run.status in FAILED and (
                     hour not in last_failed or run.created > last_failed[hour].created):
                 last_failed[hour] = run
@@ -184,7 +188,14 @@ def _run_infos(instance: dg.DagsterInstance, job_name: str, since: dt.datetime) 
     if failed:
         found += records(statuses=[dg.DagsterRunStatus.SUCCESS], created_after=min(failed))
     return [RunInfo(r.dagster_run.run_id, r.dagster_run.status, r.create_timestamp.timestamp(),
-                    dict(r.dagster_run.tags)) for r in found]
+                    dict(r.dagster_run.tags),
+                    full_chain=_is_full_chain(r.dagster_run.asset_selection)) for r in found]
+
+
+def _is_full_chain(selection) -> bool:
+    from stat_pipeline.automation import AGENT_ASSET
+
+    return not selection or selection != {dg.AssetKey(AGENT_ASSET)}
 
 
 def ledger_stale(warehouse: Warehouse, first: dt.datetime, end: dt.datetime

@@ -117,6 +117,12 @@ def dagster_pg_url(pg_server: PgServer) -> Iterator[str]:
 def pytest_terminal_summary(terminalreporter) -> None:
     """Per golden set and table: rows expected / matched / missing / extra."""
     from stat_pipeline_tests import test_golden_parity
+    from stat_pipeline_tests.artifacts import KEPT
+
+    if KEPT:
+        terminalreporter.section("artifacts kept (screenshots)")
+        for path in KEPT:
+            terminalreporter.write_line(str(path))
 
     if test_golden_parity.SUMMARY:
         terminalreporter.section("golden sets vs wazo-stat (rows)")

@@ -39,7 +39,8 @@ class CallCentre:
 
     def __init__(self, warehouse_url: str, config_path: Optional[str] = None,
                  until: Optional[dt.datetime] = None, day: dt.datetime = DAY,
-                 keep_unknown_agents: bool = False) -> None:
+                 keep_unknown_agents: bool = False,
+                 wazo_config: Optional[WazoConfig] = None) -> None:
         self.url = warehouse_url
         warehouse_engine(warehouse_url)  # creates the warehouse tables
         self.engine = create_engine(warehouse_url)
@@ -47,7 +48,8 @@ class CallCentre:
             conn.exec_driver_sql(SOURCE_DDL)
         self.source = PostgresQueueLogSource(url=warehouse_url, table="asterisk.queue_log",
                                              until=until.isoformat() if until else None)
-        self.config = WazoConfig(confd_json=config_path, keep_unknown_agents=keep_unknown_agents)
+        self.config = wazo_config or WazoConfig(confd_json=config_path,
+                                                keep_unknown_agents=keep_unknown_agents)
         self.defs = build_definitions(
             partitions=hourly_partitions(start=day - dt.timedelta(days=1),
                                          end=day + dt.timedelta(days=2)),

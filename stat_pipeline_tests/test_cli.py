@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -92,4 +93,18 @@ def test_demo_without_ui_materializes_and_stops_its_server(tmp_path):
                     "SELECT pipeline_name, status FROM runs").all())
         finally:
             engine.dispose()
+        warehouse = create_engine(pg.url("stat"))
+        try:
+            with warehouse.connect() as conn:
+                agents = set(conn.exec_driver_sql(
+                    "SELECT name, tenant_uuid, agent_id FROM stat_agent WHERE NOT deleted").all())
+                origin = conn.exec_driver_sql(
+                    "SELECT document->>'origin' FROM confd_snapshot").scalar()
+        finally:
+            warehouse.dispose()
     assert runs == {"sync_dimensions": "SUCCESS", "hourly_queue_stats": "SUCCESS"}
+    # no confd.json: the agents and their tenants come from the stand-in's Wazo tables,
+    # filled from the sample's config
+    sample = json.loads((SAMPLE / "confd.json").read_text())
+    assert origin == "database"
+    assert agents == {("Agent/" + a["number"], a["tenant_uuid"], a["id"]) for a in sample["agents"]}

@@ -128,3 +128,14 @@ def test_hours_of_a_run_in_progress_are_left_alone():
     # 10:00 succeeded later; 12..14 are being written; 11:00's success was before the failure
     assert stale.hours == {DAY + 11 * H: ("f", 1), DAY + 20 * H: ("ledger", 1)}
     assert stale.in_progress == {DAY + 12 * H, DAY + 13 * H, DAY + 14 * H}
+
+
+def test_an_agent_only_success_does_not_hide_a_failed_full_run():
+    """The catch-up runs stat_agent_periodic alone over hours only an open login touches;
+    such a run succeeding later over an hour whose full run failed proves nothing about the
+    hour's calls: the hour stays out of date."""
+    runs = [RunInfo("f", dg.DagsterRunStatus.FAILURE, 1.0, tags("10:00", "11:00")),
+            RunInfo("agent", dg.DagsterRunStatus.SUCCESS, 2.0, tags("10:00", "12:00"),
+                    full_chain=False),
+            RunInfo("full", dg.DagsterRunStatus.SUCCESS, 3.0, tags("11:00", "11:00"))]
+    assert find_stale(runs, []).hours == {DAY + 10 * H: ("f", 1)}

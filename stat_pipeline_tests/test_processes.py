@@ -68,6 +68,14 @@ def _wait(what: str, condition, proc: subprocess.Popen, log: Path, timeout: floa
     return value
 
 
+def assert_all_gone(pids: set[int], timeout: float) -> None:
+    """Every process of ``pids`` ends within ``timeout`` (a command's whole tree)."""
+    deadline = time.monotonic() + timeout
+    while (alive := {p for p in pids if _proc_stat(p)}) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not alive, [Path(f"/proc/{p}/cmdline").read_bytes()[:120] for p in alive]
+
+
 def _answers(port: int) -> bool:
     try:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2).close()
@@ -112,10 +120,7 @@ def test_serve_keeps_the_instance_in_postgres_and_dies_whole(tmp_path, warehouse
 
         proc.kill()  # SIGKILL: no cleanup code of ours runs
         proc.wait(10)
-        deadline = time.monotonic() + 90
-        while (alive := {p for p in spawned if _proc_stat(p)}) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not alive, [Path(f"/proc/{p}/cmdline").read_bytes()[:120] for p in alive]
+        assert_all_gone(spawned, 90)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -57,7 +57,8 @@ def test_each_hour_of_a_range_run_carries_its_own_figures(centre):
     for hhmm in HOURS:
         key, hour = hour_key(hhmm), at(hhmm + ":00")
         periodic = centre.query(
-            'SELECT q.name, p.total, p.answered, p.abandoned, p.timeout, p."full" '
+            'SELECT q.name, p.total, p.answered, p.abandoned, p.timeout, p."full", '
+            "p.leaveempty, p.joinempty "
             "FROM stat_queue_periodic p JOIN stat_queue q ON q.id = p.stat_queue_id "
             'WHERE p."time" = :hour ORDER BY q.name', hour=hour)
         meta = _latest(instance, "stat_queue_periodic", key)
@@ -65,9 +66,12 @@ def test_each_hour_of_a_range_run_carries_its_own_figures(centre):
         assert meta["calls_total"] == sum(r.total for r in periodic)
         assert meta["calls_answered"] == sum(r.answered for r in periodic)
         assert meta["calls_abandoned"] == sum(r.abandoned for r in periodic)
-        total = sum(r.total for r in periodic)
-        assert meta["answered_rate"] == (round(sum(r.answered for r in periodic) / total, 4)
-                                         if total else 0.0)
+        # wazo-call-logd's answered_rate (wazo_call_logd_stats.md 4.2): percent of the calls
+        # that could be answered, closed and divert_* left out; null without any
+        answerable = sum(r.answered + r.abandoned + r.full + r.leaveempty + r.joinempty + r.timeout
+                         for r in periodic)
+        assert meta["answered_rate"] == (round(100 * sum(r.answered for r in periodic)
+                                               / answerable, 2) if answerable else None)
         waits = centre.query(
             "SELECT avg(waittime) FROM stat_call_on_queue WHERE \"time\" >= :s AND \"time\" < :e "
             "AND status = 'answered'", s=hour, e=hour + dt.timedelta(hours=1))[0][0]

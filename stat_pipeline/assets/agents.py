@@ -13,7 +13,8 @@ import datetime as dt
 import dagster as dg
 from pydantic import Field
 
-from stat_pipeline.assets.dimensions import master_tenant, sync_dimensions
+from stat_pipeline.assets.dimensions import (DimensionSync, master_tenant, report_config_changes,
+                                             sync_dimensions)
 from stat_pipeline.assets.policies import hourly
 from stat_pipeline.assets.run_metadata import by_hour, report
 from stat_pipeline.resources import Warehouse, WazoConfig
@@ -49,18 +50,18 @@ _QUEUE_MERGES = [
 
 
 def compute_agent_hours(conn, config: WazoConfig, start: dt.datetime, end: dt.datetime,
-                        horizon: dt.datetime, wrapup_lookback_hours: int = 24) -> None:
+                        horizon: dt.datetime, wrapup_lookback_hours: int = 24) -> DimensionSync:
     """Replace stat_agent_periodic / stat_agent_pause_reason of [start, end), inside the
-    caller's transaction."""
+    caller's transaction; returns what the dimension sync before it did."""
     params = {"start": start, "end": end, "horizon": horizon,
               "wrapup_lookback": f"{wrapup_lookback_hours} hours"}
-    sync_dimensions(conn, config, start, end)
+    sync = sync_dimensions(conn, config, start, end, refresh=False)
     conn.execute(_q("prepare"))
     conn.execute(_q("collect"), params)
     if config.keep_unknown_agents:
-        document = config.document()
         conn.execute(_q("register_unknown_agents"), {
-            "master_tenant": master_tenant(document, config), "has_config": document is not None})
+            "master_tenant": master_tenant(sync.document, config),
+            "has_config": sync.document is not None})
     conn.execute(_q("aliases"))
     conn.execute(_q("resolve"))
     conn.execute(_q("segments"), params)
@@ -74,6 +75,7 @@ def compute_agent_hours(conn, config: WazoConfig, start: dt.datetime, end: dt.da
     conn.execute(_q("hourly"), params)
     conn.execute(_q("insert_periodic"))
     conn.execute(_q("insert_reasons"))
+    return sync
 
 
 def _figures(conn, start: dt.datetime, end: dt.datetime):
@@ -112,8 +114,9 @@ def agent_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
                    else dt.datetime.now(dt.timezone.utc))
         with warehouse.engine().begin() as conn:
             partition_write(conn, "stat_agent_periodic", start, end, context.run.run_id)
-            compute_agent_hours(conn, wazo_config, start, end, horizon,
-                                config.wrapup_lookback_hours)
+            sync = compute_agent_hours(conn, wazo_config, start, end, horizon,
+                                       config.wrapup_lookback_hours)
+            report_config_changes(context, conn, sync)
             report(context, conn, _figures)
         return dg.MaterializeResult()
 

@@ -14,7 +14,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from stat_pipeline.assets.dimensions import sync_dimensions
+from stat_pipeline.assets.dimensions import report_config_changes, sync_dimensions
 from stat_pipeline.assets.policies import hourly, subsettable_asset
 from stat_pipeline.assets.run_metadata import by_hour, check_outcomes, report
 from stat_pipeline.resources import Warehouse, WazoConfig
@@ -201,7 +201,8 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
         params = {"start": start, "end": end}
         with warehouse.engine().begin() as conn:
             partition_write(conn, "stat_call_on_queue", start, end, context.run.run_id)
-            sync_dimensions(conn, wazo_config, start, end)
+            sync = sync_dimensions(conn, wazo_config, start, end, refresh=False)
+            report_config_changes(context, conn, sync)
             conn.execute(_q("clear_stat_calls"), params)
             rows = conn.execute(query(__file__, "stat_call_on_queue.sql"), params).rowcount
             analyze_after_bulk(conn, "stat_call_on_queue", rows)

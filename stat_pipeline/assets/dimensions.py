@@ -9,12 +9,13 @@ a new queue name is known before its calls are written.
 
 import datetime as dt
 import json
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import dagster as dg
 from sqlalchemy import Connection
 
-from stat_pipeline.resources import Warehouse, WazoConfig
+from stat_pipeline.resources import LIVE_ORIGINS, Warehouse, WazoConfig
 from stat_pipeline.sql import query
 from stat_pipeline.warehouse.writes import lock_warehouse
 
@@ -26,18 +27,55 @@ def _q(name: str):
     return query(__file__, "dimensions.sql", name)
 
 
+@dataclass
+class DimensionSync:
+    """What one sync applied: the config document (None: no config), where it came from,
+    whether it was (re-)read now, why, and what changed in it since the stored one."""
+
+    document: Optional[dict[str, Any]]
+    origin: Optional[str]
+    refreshed: bool
+    reason: str = ""
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+
 def sync_dimensions(conn: Connection, config: WazoConfig,
-                    start: Optional[dt.datetime] = None, end: Optional[dt.datetime] = None) -> None:
-    """Apply the config and register the queue names of queue_log in [start, end)."""
-    document = config.document()
+                    start: Optional[dt.datetime] = None, end: Optional[dt.datetime] = None,
+                    refresh: bool = True) -> DimensionSync:
+    """Apply the config and register the queue names of queue_log in [start, end).
+
+    A file is read every time (cheap, and what the golden runs did). A live config (confd,
+    Wazo's tables) is read when ``refresh`` (the dimension assets, their schedule), when none
+    is stored yet, or when the rows of [start, end) carry a queue or agent name the stored
+    one does not know; otherwise the stored one is applied (an hourly run does not call
+    wazo-confd for nothing)."""
+    stored = conn.execute(_q("stored_config")).scalar()
+    stored_origin = stored.get("origin") if stored else None
+    origin = config.origin(stored_origin)
+    reason = "refresh" if refresh else ""
+    if origin in LIVE_ORIGINS and not refresh:
+        reason = _why_read(conn, origin, stored_origin, start or _ALL_TIME[0],
+                           end or _ALL_TIME[1])
+    fetched = config.document(stored_origin) if origin not in LIVE_ORIGINS or reason else None
     # Hourly runs may sync concurrently: one at a time, or two would insert the same new
     # name. The warehouse's write lock (not a lock of its own: a stat_call_on_queue write
     # already holds it when it syncs, and two locks taken in two orders could deadlock).
+    # Taken after the (network) read, before the stored config is compared and replaced.
     lock_warehouse(conn)
+    previous = conn.execute(_q("stored_config")).scalar()
+    if origin in LIVE_ORIGINS and fetched is None and previous is None:
+        fetched = config.document(stored_origin)  # cleared since it was looked at: read it
+    if origin in LIVE_ORIGINS and fetched is None:
+        document = {k: v for k, v in previous.items() if k != "origin"}
+        sync = DimensionSync(document, origin, refreshed=False)
+    else:
+        document = fetched
+        changes = config_changes(previous, document) if document is not None else []
+        sync = DimensionSync(document, origin, refreshed=True, reason=reason, changes=changes)
     if document is None:
         conn.execute(_q("clear_config"))
-    else:
-        conn.execute(_q("store_config"), {"document": json.dumps(document)})
+    elif sync.refreshed:
+        conn.execute(_q("store_config"), {"document": json.dumps({**document, "origin": origin})})
     conn.execute(_q("confd_tables"))
     if document is not None:
         conn.execute(_q("queues_recreated"))
@@ -61,6 +99,50 @@ def sync_dimensions(conn: Connection, config: WazoConfig,
             "has_config": document is not None,
         })
     conn.execute(_q("drop_confd_tables"))
+    return sync
+
+
+def _why_read(conn: Connection, origin: str, stored_origin: Optional[str], start: dt.datetime,
+              end: dt.datetime) -> str:
+    """Why a live config must be re-read before computing [start, end): '' = it need not."""
+    if stored_origin != origin:
+        return f"no config from {origin} stored yet"
+    unknown = conn.execute(_q("unknown_names"), {"start": start, "end": end}).all()
+    if not unknown:
+        return ""
+    return "unknown to the stored config: " + ", ".join(f"{r.kind} {r.name}" for r in unknown)
+
+
+def config_changes(previous: Optional[dict[str, Any]],
+                   current: dict[str, Any]) -> list[dict[str, Any]]:
+    """What changed from the stored config to ``current``: queues and agents by confd id
+    (new, renamed, deleted, moved to another tenant), contexts by name (new, deleted,
+    moved). Wazo renames keep the id: that is what tells a rename from a delete + create."""
+    before = previous or {}
+    changes: list[dict[str, Any]] = []
+    for kind, key, label in (("queues", "id", "name"), ("agents", "id", "number"),
+                             ("contexts", "name", "name")):
+        old = {item[key]: item for item in before.get(kind) or []}
+        new = {item[key]: item for item in current.get(kind) or []}
+        what = kind[:-1]
+        for ident in sorted(new.keys() - old.keys(), key=str):
+            changes.append(_change(what, "new", new[ident], label))
+        for ident in sorted(old.keys() - new.keys(), key=str):
+            changes.append(_change(what, "deleted", old[ident], label))
+        for ident in sorted(old.keys() & new.keys(), key=str):
+            if str(old[ident][label]) != str(new[ident][label]):
+                changes.append(_change(what, "renamed", new[ident], label,
+                                       f"was {old[ident][label]}"))
+            if old[ident]["tenant_uuid"] != new[ident]["tenant_uuid"]:
+                changes.append(_change(what, "moved", new[ident], label,
+                                       f"was in tenant {old[ident]['tenant_uuid']}"))
+    return changes
+
+
+def _change(what: str, change: str, item: dict[str, Any], label: str,
+            detail: str = "") -> dict[str, Any]:
+    return {"what": what, "change": change, "id": item.get("id", ""),
+            "name": str(item[label]), "tenant_uuid": item["tenant_uuid"], "detail": detail}
 
 
 def master_tenant(document: Optional[dict[str, Any]], config: WazoConfig) -> str:
@@ -88,33 +170,72 @@ def _md_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def dimension_metadata(conn: Connection, sync: DimensionSync) -> dict[str, dict[str, Any]]:
+    """Each dimension asset's materialization metadata: its rows, where the config came from
+    and what changed in it (queues for stat_queue; agents and contexts for stat_agent)."""
+    queues = [dict(r) for r in conn.execute(_q("queue_summary")).mappings()]
+    agents = [dict(r) for r in conn.execute(_q("agent_summary")).mappings()]
+    origin = sync.origin or "none (queues from queue_log only)"
+    common = {"config_origin": origin,
+              "config_read_now": sync.refreshed,
+              **({"config_read_because": sync.reason} if sync.reason else {})}
+
+    def changes(whats: tuple[str, ...]) -> dict[str, Any]:
+        mine = [c for c in sync.changes if c["what"] in whats]
+        counts = {kind: sum(c["change"] == kind for c in mine)
+                  for kind in ("new", "renamed", "deleted", "moved")}
+        return {**{f"config_{k}": v for k, v in counts.items()},
+                "config_changes": dg.MetadataValue.md(
+                    _md_table(mine) if mine else "(no change since the stored config)")}
+
+    return {
+        "stat_queue": {
+            "dagster/row_count": len(queues),
+            "live_queues": sum(not q["deleted"] for q in queues),
+            **common, **changes(("queue",)),
+            "queues": dg.MetadataValue.md(_md_table(queues)),
+        },
+        "stat_agent": {
+            "dagster/row_count": len(agents),
+            "live_agents": sum(not a["deleted"] for a in agents),
+            **common, **changes(("agent", "context")),
+            "agents": dg.MetadataValue.md(_md_table(agents)),
+        },
+    }
+
+
+def report_config_changes(context, conn: Connection, sync: DimensionSync) -> None:
+    """From an hourly asset: a config re-read there (a name unknown to the stored config)
+    that changed something is a new state of the dimensions, shown on their own pages
+    like one of their runs."""
+    if not (sync.refreshed and sync.changes and sync.origin in LIVE_ORIGINS):
+        return
+    context.log.info(f"Wazo config re-read ({sync.reason}): {len(sync.changes)} changes")
+    for key, metadata in dimension_metadata(conn, sync).items():
+        context.log_event(dg.AssetMaterialization(asset_key=key, metadata=metadata))
+
+
 def dimension_assets() -> list[dg.AssetsDefinition]:
     @dg.multi_asset(
         specs=[
             dg.AssetSpec("stat_queue", group_name="dimensions", kinds={"postgres"},
                          owners=["team:stat-pipeline"],
-                         description="Wazo's queue dimension: confd queues plus names seen in "
-                                     "queue_log, with Wazo's deleted/renamed rules."),
+                         description="Wazo's queue dimension: the configured queues (confd.json, "
+                                     "wazo-confd or Wazo's tables) plus names seen in "
+                                     "queue_log, with Wazo's deleted/renamed rules. Metadata: "
+                                     "what changed in the config."),
             dg.AssetSpec("stat_agent", group_name="dimensions", kinds={"postgres"},
                          owners=["team:stat-pipeline"],
                          description="Wazo's agent dimension (Agent/<number> + tenant), "
-                                     "from the confd config."),
+                                     "from the configured agents. Metadata: what changed in "
+                                     "the agents and contexts."),
         ],
     )
     def dimensions(warehouse: Warehouse, wazo_config: WazoConfig):
         with warehouse.engine().begin() as conn:
-            sync_dimensions(conn, wazo_config)
-            queues = [dict(r) for r in conn.execute(_q("queue_summary")).mappings()]
-            agents = [dict(r) for r in conn.execute(_q("agent_summary")).mappings()]
-        yield dg.MaterializeResult(asset_key="stat_queue", metadata={
-            "dagster/row_count": len(queues),
-            "live_queues": sum(not q["deleted"] for q in queues),
-            "queues": dg.MetadataValue.md(_md_table(queues)),
-        })
-        yield dg.MaterializeResult(asset_key="stat_agent", metadata={
-            "dagster/row_count": len(agents),
-            "live_agents": sum(not a["deleted"] for a in agents),
-            "agents": dg.MetadataValue.md(_md_table(agents)),
-        })
+            sync = sync_dimensions(conn, wazo_config)
+            metadata = dimension_metadata(conn, sync)
+        for key, values in metadata.items():
+            yield dg.MaterializeResult(asset_key=key, metadata=values)
 
     return [dimensions]

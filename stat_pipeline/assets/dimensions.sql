@@ -8,6 +8,41 @@ ON CONFLICT (singleton) DO UPDATE SET document = EXCLUDED.document, loaded_at = 
 -- name: clear_config
 DELETE FROM confd_snapshot
 
+-- name: stored_config
+SELECT document FROM confd_snapshot
+
+-- name: unknown_names
+-- Names of queue_log's rows of [:start, :end) that the stored config does not know: a queue
+-- or an agent created in Wazo since it was read (or one only ever known from the log). A
+-- live config (confd, Wazo's tables) is re-read before these hours are computed, so a new
+-- queue gets its confd id and tenant at once instead of a log-only row that would keep its
+-- first calls. Agents: Agent/<number> and Wazo's Local/id-<confd id>@agentcallback only
+-- (other interfaces are static members, never in the config). Distinct names first: the
+-- time index does the window, the config lists are small.
+WITH seen AS (
+    SELECT DISTINCT q.queuename, q.agent FROM queue_log q
+    WHERE q."time" >= :start AND q."time" < :end
+), known AS (
+    SELECT 'queue' AS kind, e.item->>'name' AS name
+    FROM confd_snapshot s, jsonb_array_elements(s.document->'queues') e(item)
+    UNION ALL
+    SELECT 'agent', 'Agent/' || (e.item->>'number')
+    FROM confd_snapshot s, jsonb_array_elements(s.document->'agents') e(item)
+    UNION ALL
+    SELECT 'agent', 'Local/id-' || (e.item->>'id') || '@agentcallback'
+    FROM confd_snapshot s, jsonb_array_elements(s.document->'agents') e(item)
+), candidates AS (
+    SELECT DISTINCT 'queue' AS kind, queuename AS name FROM seen
+    WHERE queuename IS NOT NULL AND queuename <> 'NONE'
+    UNION
+    SELECT DISTINCT 'agent', agent FROM seen
+    WHERE agent LIKE 'Agent/%' OR agent LIKE 'Local/id-%@agentcallback'
+)
+SELECT c.kind, c.name FROM candidates c
+WHERE NOT EXISTS (SELECT 1 FROM known k WHERE k.kind = c.kind AND k.name = c.name)
+ORDER BY c.kind DESC, c.name
+LIMIT 10
+
 -- name: confd_tables
 -- "if two confd queues share a name the last one wins"
 CREATE TEMP TABLE confd_queues ON COMMIT DROP AS

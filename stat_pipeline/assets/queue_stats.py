@@ -19,10 +19,16 @@ def _markdown(rows) -> str:
     head = "| queue | total | answered | abandoned | timeout | leaveempty | not queued | answered rate |"
     lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        rate = f"{100 * r.answered / r.total:.1f} %" if r.total else "-"
+        rate = f"{_rate(r.answered, r.answerable)} %" if r.answerable else "-"
         lines.append(f"| {r.queue} | {r.total} | {r.answered} | {r.abandoned} | {r.timeout} | "
                      f"{r.leaveempty} | {r.not_queued} | {rate} |")
     return "\n".join(lines)
+
+
+def _rate(answered: int, answerable: int) -> float:
+    """wazo-call-logd's answered_rate: a percentage with 2 decimals, over the calls that
+    could be answered (closed and divert_* left out), as the API and the SQL KPIs give it."""
+    return round(100 * answered / answerable, 2)
 
 
 def _figures(conn, start, end):
@@ -35,12 +41,14 @@ def _figures(conn, start, end):
         rows = queues.get(hour, [])
         total = sum(r.total for r in rows)
         answered = sum(r.answered for r in rows)
+        answerable = sum(r.answerable for r in rows)
         return {
             "dagster/row_count": int(sum(r.hours for r in rows)),
             "calls_total": int(total),
             "calls_answered": int(answered),
             "calls_abandoned": int(sum(r.abandoned for r in rows)),
-            "answered_rate": dg.MetadataValue.float(round(answered / total, 4) if total else 0.0),
+            "answered_rate": (dg.MetadataValue.float(_rate(answered, answerable))
+                              if answerable else dg.MetadataValue.null()),
             "avg_wait_answered_s": dg.MetadataValue.float(round(float(waits.get(hour) or 0), 1)),
             "per_queue": dg.MetadataValue.md(_markdown(rows)),
         }

@@ -8,6 +8,9 @@ SELECT p."time" AS hour, grouping(p."time") = 1 AS whole_range,
        coalesce(q.name, '(unknown)') AS queue, sum(p.total) AS total, sum(p.answered) AS answered,
        sum(p.abandoned) AS abandoned, sum(p.timeout) AS timeout, sum(p.leaveempty) AS leaveempty,
        sum(p."full" + p.closed + p.joinempty + p.divert_ca_ratio + p.divert_waittime) AS not_queued,
+       -- wazo-call-logd's answered_rate denominator (closed and divert_* left out)
+       sum(p.answered + p.abandoned + p."full" + p.leaveempty + p.joinempty + p.timeout)
+           AS answerable,
        count(*) AS hours
 FROM stat_queue_periodic p LEFT JOIN stat_queue q ON q.id = p.stat_queue_id
 WHERE p."time" >= :start AND p."time" < :end

@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -29,6 +30,15 @@ from stat_pipeline.warehouse.embedded import EmbeddedPostgres
 
 PROJECT = Path(__file__).resolve().parents[2]
 WAREHOUSE_URL_VARIABLE = "STAT_WAREHOUSE_URL"
+API_TOKEN_VARIABLE = "STAT_API_TOKEN"
+
+
+@dataclass(frozen=True)
+class StatisticsApi:
+    """``stat-pipeline api`` run beside the Dagster UI: its port and the token it accepts."""
+    port: int
+    token: str
+    generated: bool  # ours, shown once; an operator's own token (a secret) is never printed
 
 
 class ServeError(RuntimeError):
@@ -115,9 +125,11 @@ def fail_orphaned_runs(instance) -> int:
 
 
 def serve(state_dir: Path, host: str = "127.0.0.1", port: int = 3000,
-          pg: Optional[EmbeddedPostgres] = None, log=None) -> int:
+          pg: Optional[EmbeddedPostgres] = None, log=None,
+          api: Optional[StatisticsApi] = None) -> int:
     """Run webserver + daemon until Ctrl-C / SIGTERM; ``pg``: an embedded server already
-    started by the caller (the demo) to use instead of starting one."""
+    started by the caller (the demo) to use instead of starting one; ``api``: also run
+    ``stat-pipeline api`` (statistics API + dashboard) on the same warehouse."""
     state_dir = state_dir.resolve()
     home = state_dir / "dagster_home"
     env = dict(os.environ)
@@ -155,9 +167,20 @@ def serve(state_dir: Path, host: str = "127.0.0.1", port: int = 3000,
             [sys.executable, "-m", "dagster", "dev", "-h", host, "-p", str(port),
              "-m", "stat_pipeline.definitions"],
             env=env, cwd=home, stdout=log, stderr=log)
+        stack.callback(group.stop)
+        if api is not None:
+            # Its own process group, stopped (and watched) like Dagster's; the token travels
+            # in its environment only.
+            api_group = ProcessGroup(
+                [sys.executable, "-m", "stat_pipeline.cli", "api", "--host", host,
+                 "--port", str(api.port)],
+                env={**env, API_TOKEN_VARIABLE: api.token}, cwd=home, stdout=log, stderr=log,
+                grace_s=5.0)
+            stack.callback(api_group.stop)
+            print(f"serve: statistics API and supervisor dashboard on http://{host}:{api.port}/ "
+                  f"(token: {api.token if api.generated else '$' + API_TOKEN_VARIABLE})",
+                  flush=True)
         try:
             return group.wait()
         except KeyboardInterrupt:
             return 0
-        finally:
-            group.stop()

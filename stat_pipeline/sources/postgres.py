@@ -13,6 +13,23 @@ from stat_pipeline.sources.base import (_COLUMNS, _CREATE_INCOMING, QueueLogSour
                                         _known_zone, _raw_copy, _touched, set_aside_implausible,
                                         window_params)
 
+
+def read_only_engine(url_text: str, timezone: str = "UTC"):
+    """An engine on a PBX database whose sessions cannot write, whatever the account may do:
+    we never write to the PBX. Our settings are added after the user's own ``options=``
+    (kept, never dropped): the last -c of a name wins, so read-only and the time zone
+    cannot be undone."""
+    url = make_url(url_text)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg2")
+    user_options = url.query.get("options", "")
+    if isinstance(user_options, tuple):
+        user_options = " ".join(user_options)
+    ours = f"-c default_transaction_read_only=on -c timezone={timezone}"
+    return create_engine(url.difference_update_query(["options"]), poolclass=NullPool,
+                         connect_args={"options": f"{user_options} {ours}".strip()})
+
+
 class PostgresQueueLogSource(QueueLogSource):
     """Wazo's ``queue_log`` table (database ``asterisk``), read through a read-only session."""
 
@@ -29,18 +46,7 @@ class PostgresQueueLogSource(QueueLogSource):
         return "pg:" + self.table
 
     def _engine(self):
-        url = make_url(self.url)
-        if url.drivername in ("postgresql", "postgres"):
-            url = url.set(drivername="postgresql+psycopg2")
-        # The session is read-only whatever the account may do: we never write to the PBX.
-        # Our settings are added after the user's own ``options=`` (kept, never dropped):
-        # the last -c of a name wins, so read-only and the time zone cannot be undone.
-        user_options = url.query.get("options", "")
-        if isinstance(user_options, tuple):
-            user_options = " ".join(user_options)
-        ours = f"-c default_transaction_read_only=on -c timezone={self.timezone}"
-        return create_engine(url.difference_update_query(["options"]), poolclass=NullPool,
-                             connect_args={"options": f"{user_options} {ours}".strip()})
+        return read_only_engine(self.url, self.timezone)
 
     def touched_hours(self, after_id: int, limit: int, lookahead_hours: int
                       ) -> list[tuple[int, Optional[dt.datetime], bool]]:
