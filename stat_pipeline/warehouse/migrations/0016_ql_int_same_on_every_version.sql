@@ -1,6 +1,12 @@
--- ql_int as 0002 now defines it, for warehouses created before (PostgreSQL 16 or newer,
--- where 0002 used pg_input_is_valid): decimal integers only, so that a field like '0x1F'
--- or '1_000' reads as no number on every version, as it does on PostgreSQL 13 to 15.
+-- Integer fields of queue_log are text; this is how every rule reads them: decimal digits,
+-- optional sign, blanks around (what integer input reads on every PostgreSQL; 16 also reads
+-- 0x1F and 1_000, which no queue_log field means: the same log gives the same statistics on
+-- every version), NULL for anything else or out of range. No pg_input_is_valid (16+): the
+-- shape is checked by a regular expression, the range by the length (9 characters cannot
+-- overflow) before the cast. Warehouses created on PostgreSQL 16+ before this migration have
+-- 0002's former definition with pg_input_is_valid (reading '0x1F' as 31): replaced here.
+-- plpgsql, not sql: an inlined SQL function lets the planner fold the cast of a constant ''
+-- and fail even inside the CASE that guards it.
 CREATE OR REPLACE FUNCTION ql_int(value text) RETURNS integer
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 BEGIN
