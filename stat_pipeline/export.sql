@@ -20,11 +20,13 @@ ORDER BY p."time", q.name
 -- name: agent_periodic
 -- agent_periodic.csv: durations in seconds, with a fraction only when there is one
 -- (3600, 3599.999999), queue '' for the agent's global row.
+-- extract() is double precision before PostgreSQL 14, numeric from 14: cast, so that every
+-- version writes the same digits (and trim_scale takes numeric only).
 SELECT to_char(p."time" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"') AS "time",
        a.name AS agent, coalesce(q.name, '') AS queue,
-       trim_scale(extract(epoch FROM p.login_time)) AS login_time,
-       trim_scale(extract(epoch FROM p.pause_time)) AS pause_time,
-       trim_scale(extract(epoch FROM p.wrapup_time)) AS wrapup_time
+       trim_scale(CAST(extract(epoch FROM p.login_time) AS numeric)) AS login_time,
+       trim_scale(CAST(extract(epoch FROM p.pause_time) AS numeric)) AS pause_time,
+       trim_scale(CAST(extract(epoch FROM p.wrapup_time) AS numeric)) AS wrapup_time
 FROM stat_agent_periodic p
 JOIN stat_agent a ON a.id = p.stat_agent_id
 LEFT JOIN stat_queue q ON q.id = p.stat_queue_id

@@ -230,13 +230,42 @@ def test_empty_or_unreadable_text_times_never_stop_a_tick(centre):
     assert json.loads(result.cursor)["row_id"] == 8     # the unreadable rows do not hold it
 
 
+def _in_two_ways(warehouse_url: str, start: dt.datetime, rows: list, by_sensor, by_one_run,
+                 read, **centre_options) -> list:
+    """The same source rows computed twice in the same (emptied) warehouse: through the sensor's
+    requests (``by_sensor(centre)``, which asserts what it was asked) and as one range run
+    (``by_one_run(centre)``); ``read(centre)`` of each, to compare."""
+    from stat_pipeline.definitions import build_definitions
+    from stat_pipeline.partitions import hourly_partitions
+
+    results = []
+    for compute in (by_sensor, by_one_run):
+        centre = CallCentre(warehouse_url, **centre_options)
+        centre.defs = build_definitions(
+            partitions=hourly_partitions(start=start, end=DAY + dt.timedelta(days=1)),
+            source=centre.source, warehouse=Warehouse(url=warehouse_url),
+            wazo_config=centre.config)
+        if compute is by_sensor:
+            centre.log(*rows)                    # the same source rows (and ids) for both
+        compute(centre)
+        results.append(read(centre))
+        centre.close()
+        with centre.engine.begin() as conn:      # the second history in a clean warehouse
+            conn.exec_driver_sql("TRUNCATE queue_log, classified_calls, stat_call_on_queue, "
+                                 "stat_queue_periodic, stat_agent_periodic, queue_log_rejects")
+    return results
+
+
+def _keys(spans: list[tuple[str, str]]) -> list[tuple[dt.datetime, dt.datetime]]:
+    return [(dt.datetime.strptime(a, "%Y-%m-%d-%H:%M"), dt.datetime.strptime(b, "%Y-%m-%d-%H:%M"))
+            for a, b in spans]
+
+
 def test_first_tick_over_a_long_history_comes_in_bounded_chunks(warehouse_url, monkeypatch):
     """Issue 13 #2: a first tick over weeks of rows and a login left open made one run of
     every hour. Now: bounded chunks, oldest first, overlapping by the look-ahead, that
     together cover every hour and leave the tables of one run over the whole history."""
     from stat_pipeline import automation
-    from stat_pipeline.definitions import build_definitions
-    from stat_pipeline.partitions import hourly_partitions
 
     monkeypatch.setattr(automation, "CHUNK_HOURS", 80)
     start = DAY - dt.timedelta(days=8)
@@ -249,37 +278,28 @@ def test_first_tick_over_a_long_history_comes_in_bounded_chunks(warehouse_url, m
                   f"c{n}.1", "1"),
                  (t + dt.timedelta(minutes=20 + n % 3 * 10 * 60), f"c{n}", "q1", "Agent/1",
                   "COMPLETEAGENT", "900", str(300 + n % 3 * 36000), "1")]
-    results = []
-    for chunked in (True, False):
-        centre = CallCentre(warehouse_url)
-        centre.defs = build_definitions(
-            partitions=hourly_partitions(start=start, end=DAY + dt.timedelta(days=1)),
-            source=centre.source, warehouse=Warehouse(url=warehouse_url),
-            wazo_config=centre.config)
-        if chunked:
-            centre.log(*rows)
-            result = tick(centre, None)
-            spans = execute(centre, result)
-            assert len(spans) > 3
-            keys = [(dt.datetime.strptime(a, "%Y-%m-%d-%H:%M"), dt.datetime.strptime(b, "%Y-%m-%d-%H:%M"))
-                    for a, b in spans]
-            assert all((b - a) / H + 1 <= 80 for a, b in keys)        # bounded
-            assert keys == sorted(keys) and keys[0][0] == start.replace(tzinfo=None)
-            for (_, b), (a2, _) in zip(keys, keys[1:]):
-                assert (b - a2) / H + 1 == 25                          # overlap: look-ahead + 1
-            assert keys[-1][1] == (DAY + dt.timedelta(hours=23)).replace(tzinfo=None)
-            assert [r.tags["stat_pipeline/chunk"] for r in result.run_requests] == [
-                f"{k}/{len(spans)}" for k in range(1, len(spans) + 1)]
-        else:
-            centre.run(start.strftime("%Y-%m-%d-%H:%M"), "2024-03-01-23:00")
-        results.append((centre.calls(), centre.periodic(), centre.classified(),
-                        centre.query("SELECT * FROM stat_agent_periodic ORDER BY 1, 2, 3")))
-        assert len(results[-1][0]) == len(range(0, 7 * 24, 5))
-        centre.close()
-        with centre.engine.begin() as conn:      # the second history in a clean warehouse
-            conn.exec_driver_sql("TRUNCATE queue_log, classified_calls, stat_call_on_queue, "
-                                 "stat_queue_periodic, stat_agent_periodic, queue_log_rejects")
-    assert results[0] == results[1]
+    def by_sensor(centre):
+        result = tick(centre, None)
+        keys = _keys(execute(centre, result))
+        assert len(keys) > 3
+        assert all((b - a) / H + 1 <= 80 for a, b in keys)        # bounded
+        assert keys == sorted(keys) and keys[0][0] == start.replace(tzinfo=None)
+        for (_, b), (a2, _) in zip(keys, keys[1:]):
+            assert (b - a2) / H + 1 == 25                          # overlap: look-ahead + 1
+        assert keys[-1][1] == (DAY + dt.timedelta(hours=23)).replace(tzinfo=None)
+        assert [r.tags["stat_pipeline/chunk"] for r in result.run_requests] == [
+            f"{k}/{len(keys)}" for k in range(1, len(keys) + 1)]
+
+    def read(centre):
+        found = (centre.calls(), centre.periodic(), centre.classified(),
+                 centre.query("SELECT * FROM stat_agent_periodic ORDER BY 1, 2, 3"))
+        assert len(found[0]) == len(range(0, 7 * 24, 5))
+        return found
+
+    chunked, whole = _in_two_ways(
+        warehouse_url, start, rows, by_sensor,
+        lambda centre: centre.run(start.strftime("%Y-%m-%d-%H:%M"), "2024-03-01-23:00"), read)
+    assert chunked == whole
 
 
 def test_first_partition_is_the_day_of_the_earliest_plausible_source_row(centre, monkeypatch):
@@ -313,8 +333,6 @@ def test_a_login_left_open_long_ago_is_caught_up_for_agent_times_alone(warehouse
     stat_agent_periodic alone, in bounded runs after the full ones; the tables equal one
     full run over every hour."""
     from stat_pipeline import automation
-    from stat_pipeline.definitions import build_definitions
-    from stat_pipeline.partitions import hourly_partitions
 
     monkeypatch.setattr(automation, "AGENT_CHUNK_HOURS", 40)
     monkeypatch.setattr(automation, "AGENT_ONLY_MIN_HOURS", 30)
@@ -328,46 +346,38 @@ def test_a_login_left_open_long_ago_is_caught_up_for_agent_times_alone(warehouse
              "20", "280", "1"),
             (start + dt.timedelta(hours=5), "NONE", "NONE", "Agent/1", "PAUSEALL", "", "", ""),
             (start + dt.timedelta(hours=5, minutes=30), "NONE", "NONE", "Agent/1", "UNPAUSEALL")]
-    results = []
-    for chunked in (True, False):
-        centre = CallCentre(warehouse_url, keep_unknown_agents=True)  # no confd config
-        centre.defs = build_definitions(
-            partitions=hourly_partitions(start=start, end=DAY + dt.timedelta(days=1)),
-            source=centre.source, warehouse=Warehouse(url=warehouse_url),
-            wazo_config=centre.config)
-        centre.log(*rows)
-        if chunked:
-            result = tick(centre, None)
-            selections = [r.asset_selection for r in result.run_requests]
-            spans = execute(centre, result)
-            keys = [(dt.datetime.strptime(a, "%Y-%m-%d-%H:%M"), dt.datetime.strptime(b, "%Y-%m-%d-%H:%M"))
-                    for a, b in spans]
-            full = [k for k, sel in zip(keys, selections) if not sel]
-            agent = [k for k, sel in zip(keys, selections) if sel]
-            assert all(sel == [dg.AssetKey("stat_agent_periodic")] for sel in selections if sel)
-            # the full chain: the rows' hours and the look-ahead after the last of them
-            assert full == [((start + 2 * H).replace(tzinfo=None),
-                             (start + 5 * H + 24 * H).replace(tzinfo=None))]
-            # then agent times alone, oldest first, bounded, no gap, no overlap, up to the end
-            assert len(agent) > 1 and all((b - a) / H + 1 <= 40 for a, b in agent)
-            assert agent[0][0] == full[-1][1] + H
-            assert all(b + H == a2 for (_, b), (a2, _) in zip(agent, agent[1:]))
-            assert agent[-1][1] == (DAY + 23 * H).replace(tzinfo=None)
-            assert [r.tags["stat_pipeline/chunk"] for r, sel in zip(result.run_requests, selections)
-                    if sel] == [f"agent {k}/{len(agent)}" for k in range(1, len(agent) + 1)]
-        else:
-            centre.run((start + 2 * H).strftime("%Y-%m-%d-%H:%M"), "2024-03-01-23:00")
-        results.append((centre.calls(), centre.periodic(), centre.query(
+    def by_sensor(centre):
+        result = tick(centre, None)
+        selections = [r.asset_selection for r in result.run_requests]
+        keys = _keys(execute(centre, result))
+        full = [k for k, sel in zip(keys, selections) if not sel]
+        agent = [k for k, sel in zip(keys, selections) if sel]
+        assert all(sel == [dg.AssetKey("stat_agent_periodic")] for sel in selections if sel)
+        # the full chain: the rows' hours and the look-ahead after the last of them
+        assert full == [((start + 2 * H).replace(tzinfo=None),
+                         (start + 5 * H + 24 * H).replace(tzinfo=None))]
+        # then agent times alone, oldest first, bounded, no gap, no overlap, up to the end
+        assert len(agent) > 1 and all((b - a) / H + 1 <= 40 for a, b in agent)
+        assert agent[0][0] == full[-1][1] + H
+        assert all(b + H == a2 for (_, b), (a2, _) in zip(agent, agent[1:]))
+        assert agent[-1][1] == (DAY + 23 * H).replace(tzinfo=None)
+        assert [r.tags["stat_pipeline/chunk"] for r, sel in zip(result.run_requests, selections)
+                if sel] == [f"agent {k}/{len(agent)}" for k in range(1, len(agent) + 1)]
+
+    def read(centre):
+        found = (centre.calls(), centre.periodic(), centre.query(
             "SELECT p.time, a.name, q.name, p.login_time, p.pause_time, p.wrapup_time "
             "FROM stat_agent_periodic p JOIN stat_agent a ON a.id = p.stat_agent_id "
-            "LEFT JOIN stat_queue q ON q.id = p.stat_queue_id ORDER BY 1, 2, 3")))
-        # the open login counts every hour up to the end, in both
-        assert len([r for r in results[-1][2] if r[3] == dt.timedelta(hours=1)]) > 100
-        centre.close()
-        with centre.engine.begin() as conn:      # the second history in a clean warehouse
-            conn.exec_driver_sql("TRUNCATE queue_log, classified_calls, stat_call_on_queue, "
-                                 "stat_queue_periodic, stat_agent_periodic, queue_log_rejects")
-    assert results[0] == results[1]
+            "LEFT JOIN stat_queue q ON q.id = p.stat_queue_id ORDER BY 1, 2, 3"))
+        # the open login counts every hour up to the end
+        assert len([r for r in found[2] if r[3] == dt.timedelta(hours=1)]) > 100
+        return found
+
+    chunked, whole = _in_two_ways(
+        warehouse_url, start, rows, by_sensor,
+        lambda centre: centre.run((start + 2 * H).strftime("%Y-%m-%d-%H:%M"), "2024-03-01-23:00"),
+        read, keep_unknown_agents=True)   # no confd config: agents kept as they appear
+    assert chunked == whole
 
 
 def test_a_source_query_over_its_time_limit_is_stopped_and_named(centre, monkeypatch):

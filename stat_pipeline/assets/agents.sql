@@ -343,14 +343,15 @@ HAVING sum(t.d) > interval '0'
 -- name: summary
 -- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
 -- (run_metadata.py): every hour's materialization gets its own figures. stat_agent_periodic."time" is the hour.
+-- CAST(extract() AS numeric): exact sums on every version (double precision before 14).
 SELECT p."time" AS hour, grouping(p."time") = 1 AS whole_range,
        count(DISTINCT p.stat_agent_id) AS agents,
        count(*) AS n,
-       coalesce(sum(extract(epoch FROM p.login_time)) FILTER (WHERE p.stat_queue_id IS NULL), 0)
+       coalesce(sum(CAST(extract(epoch FROM p.login_time) AS numeric)) FILTER (WHERE p.stat_queue_id IS NULL), 0)
            AS login_s,
-       coalesce(sum(extract(epoch FROM p.pause_time)) FILTER (WHERE p.stat_queue_id IS NULL), 0)
+       coalesce(sum(CAST(extract(epoch FROM p.pause_time) AS numeric)) FILTER (WHERE p.stat_queue_id IS NULL), 0)
            AS pause_s,
-       coalesce(sum(extract(epoch FROM p.wrapup_time)) FILTER (WHERE p.stat_queue_id IS NULL), 0)
+       coalesce(sum(CAST(extract(epoch FROM p.wrapup_time) AS numeric)) FILTER (WHERE p.stat_queue_id IS NULL), 0)
            AS wrapup_s
 FROM stat_agent_periodic p WHERE p."time" >= :start AND p."time" < :end
 GROUP BY GROUPING SETS ((p."time"), ())
@@ -359,7 +360,7 @@ GROUP BY GROUPING SETS ((p."time"), ())
 -- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
 -- (run_metadata.py): every hour's materialization gets its own figures.
 SELECT "time" AS hour, grouping("time") = 1 AS whole_range, reason,
-       sum(extract(epoch FROM pause_time)) AS seconds
+       sum(CAST(extract(epoch FROM pause_time) AS numeric)) AS seconds
 FROM stat_agent_pause_reason
 WHERE "time" >= :start AND "time" < :end AND stat_queue_id IS NULL
 GROUP BY GROUPING SETS (("time", reason), (reason)) ORDER BY reason

@@ -184,12 +184,14 @@ decided AS (
     -- an orphan group is a call only if it holds an outcome
     WHERE NOT p.orphan OR o.row_id IS NOT NULL
 ),
+-- round(CAST(extract(...) AS numeric)): extract() is double precision before PostgreSQL 14,
+-- whose round() goes half to even; numeric rounds half away from zero on every version.
 timed AS (
     SELECT d.*,
            CASE
                WHEN d.outcome_event = 'LEAVEEMPTY' AND d.end_time >= d.enter_time
                    -- Wazo: LEAVEEMPTY time - ENTERQUEUE time, rounded to the second
-                   THEN round(extract(epoch FROM d.end_time - d.enter_time))::integer
+                   THEN round(CAST(extract(epoch FROM d.end_time - d.enter_time) AS numeric))::integer
                WHEN d.outcome_event = 'LEAVEEMPTY' AND d.enter_time IS NOT NULL
                    -- logged before its ENTERQUEUE: the times say nothing, Asterisk's
                    -- EXITEMPTY does (none: 0)
@@ -207,15 +209,15 @@ by_events AS (
     -- behind the other writer's, not a negative duration.
     SELECT t.*,
            CASE WHEN t.enter_time IS NOT NULL THEN
-               greatest(0, round(extract(epoch FROM coalesce(
+               greatest(0, round(CAST(extract(epoch FROM coalesce(
                    CASE WHEN t.outcome_status = 'answered' THEN t.connect_time END,
-                   t.end_time) - t.enter_time)))::integer
+                   t.end_time) - t.enter_time) AS numeric)))::integer
            END AS wait_events,
            CASE WHEN t.outcome_status = 'answered' THEN
                -- without a CONNECT: from the ENTERQUEUE plus the reported wait
-               greatest(0, round(extract(epoch FROM t.end_time - coalesce(
+               greatest(0, round(CAST(extract(epoch FROM t.end_time - coalesce(
                    t.connect_time,
-                   t.enter_time + make_interval(secs => coalesce(t.wait_reported, 0))))))::integer
+                   t.enter_time + make_interval(secs => coalesce(t.wait_reported, 0)))) AS numeric)))::integer
            WHEN t.outcome_status IS NOT NULL THEN 0
            END AS talk_events
     FROM timed t
@@ -263,8 +265,8 @@ calls AS (
                CASE WHEN least(m.end_time, m.connect_time) < m.enter_time
                     THEN coalesce(CASE WHEN m.end_time < m.enter_time THEN m.outcome_event END,
                                   'CONNECT')
-                         || ' logged ' || trim_scale(round(extract(epoch FROM m.enter_time
-                                               - least(m.end_time, m.connect_time)), 3))
+                         || ' logged ' || trim_scale(round(CAST(extract(epoch FROM m.enter_time
+                                               - least(m.end_time, m.connect_time)) AS numeric), 3))
                          || ' s before its ENTERQUEUE (writers'' clocks): paired with it' END,
                CASE WHEN m.outcome_status IS NOT NULL AND m.wait_reported IS NULL
                          AND NOT (m.enter_time IS NULL AND m.outcome_event = 'LEAVEEMPTY')

@@ -77,7 +77,7 @@ SELECT hour, grouping(hour) = 1 AS whole_range,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) AS p50,
        percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) AS p99, max(lag) AS max
 FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour,
-             extract(epoch FROM ingested_at - "time") AS lag FROM queue_log
+             CAST(extract(epoch FROM ingested_at - "time") AS numeric) AS lag FROM queue_log
       WHERE source = :source AND "time" >= :start AND "time" < :end) l
 GROUP BY GROUPING SETS ((hour), ())
 

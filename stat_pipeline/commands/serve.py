@@ -70,6 +70,34 @@ def check_source(env: dict[str, str]) -> None:
                          "account) or STAT_SOURCE_FILE (a queue_log file)")
 
 
+def check_warehouse_server(url: str, minimum_major: Optional[int] = None) -> None:
+    """Refuse, before anything starts, a warehouse on a PostgreSQL older than we support
+    (one line naming the minimum). A warehouse that cannot be reached now is left to the
+    runs, which fail and are redone, as before."""
+    import sqlalchemy as sa
+
+    from stat_pipeline.warehouse.migrate import (MINIMUM_MAJOR_VERSION, UnsupportedServer,
+                                                 check_server_version)
+
+    scheme, _, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres"):  # bare: psycopg 3 for SQLAlchemy 2.1, not shipped
+        url = "postgresql+psycopg2://" + rest
+    try:
+        engine = sa.create_engine(url, poolclass=sa.NullPool, connect_args={"connect_timeout": 10})
+    except sa.exc.ArgumentError:  # the URL is not repeated: it may hold a password
+        raise ServeError(f"{WAREHOUSE_URL_VARIABLE} must be a PostgreSQL URL "
+                         "(postgresql+psycopg2://user@host/stat)") from None
+    try:
+        with engine.connect() as conn:
+            check_server_version(conn, minimum_major or MINIMUM_MAJOR_VERSION)
+    except UnsupportedServer as exc:
+        raise ServeError(f"{WAREHOUSE_URL_VARIABLE}: {exc}") from None
+    except sa.exc.DBAPIError:
+        pass
+    finally:
+        engine.dispose()
+
+
 def open_instance_storage(home: Path, owned: bool) -> None:
     """Create (or check) the instance's tables once, before several processes race to."""
     import dagster as dg
@@ -106,6 +134,8 @@ def serve(state_dir: Path, host: str = "127.0.0.1", port: int = 3000,
     home = state_dir / "dagster_home"
     env = dict(os.environ)
     check_source(env)
+    if env.get(WAREHOUSE_URL_VARIABLE):
+        check_warehouse_server(env[WAREHOUSE_URL_VARIABLE])
     terminate_as_interrupt()
     with ExitStack() as stack:
         owned_instance = not env.get(INSTANCE_URL_VARIABLE)

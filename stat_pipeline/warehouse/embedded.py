@@ -98,8 +98,12 @@ class EmbeddedPostgres:
     A stale ``postmaster.pid`` whose pid is dead is removed.
     """
 
-    def __init__(self, data_dir: Path, *, fast: bool = False, port: int = 5432) -> None:
+    def __init__(self, data_dir: Path, *, fast: bool = False, port: int = 5432,
+                 bin_dir: Path | None = None) -> None:
         self.data_dir = Path(os.path.abspath(data_dir))
+        # Another PostgreSQL's binaries (e.g. Debian's /usr/lib/postgresql/15/bin) run the same
+        # way: the tests check the warehouse on the oldest versions we support.
+        self.bin_dir = Path(bin_dir) if bin_dir is not None else BIN_DIR
         self.socket_dir = self.data_dir
         self.port = port
         self.fast = fast
@@ -137,16 +141,16 @@ class EmbeddedPostgres:
                     for n in [root, *(os.path.join(root, x) for x in dirs + files)]:
                         os.lchown(n, pw.pw_uid, pw.pw_gid)
             _make_traversable(self.data_dir.parent)
-            _make_traversable(BIN_DIR.parent)
+            _make_traversable(self.bin_dir.parent)
         if not (self.data_dir / "PG_VERSION").exists():
             res = subprocess.run(
-                [BIN_DIR / "initdb", "-D", self.data_dir, "--auth=trust", "--locale=C", "--encoding=UTF8",
+                [self.bin_dir / "initdb", "-D", self.data_dir, "--auth=trust", "--locale=C", "--encoding=UTF8",
                  "-U", "postgres"], cwd="/", capture_output=True, text=True, **run_as)
             if res.returncode != 0:
                 raise RuntimeError(f"initdb failed for {self.data_dir}:\n{res.stdout}{res.stderr}")
         self._clear_stale_server()
 
-        cmd = [str(BIN_DIR / "postgres"), "-D", str(self.data_dir), "-k", str(self.socket_dir), "-h", "",
+        cmd = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-k", str(self.socket_dir), "-h", "",
                "-p", str(self.port), "-c", "TimeZone=UTC"]
         if self.fast:  # throwaway clusters only: a crash may corrupt them
             cmd += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]

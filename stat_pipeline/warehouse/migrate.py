@@ -3,14 +3,33 @@
 Each file in ``migrations/`` is applied once, in name order, inside one transaction that
 holds an advisory lock, so concurrent processes (webserver, daemon, run workers) starting
 on an empty warehouse do not race each other.
+
+The warehouse runs on PostgreSQL 13 or newer (13 to 18 are tested): nothing in our SQL is
+newer than 13 except where a migration picks a faster exact form on newer servers. An older
+server is refused before anything is created, in one line that names the minimum.
 """
 from __future__ import annotations
 
 from importlib import resources
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 _LOCK_KEY = "stat_pipeline.migrations"
+MINIMUM_MAJOR_VERSION = 13
+
+
+class UnsupportedServer(RuntimeError):
+    """The warehouse's PostgreSQL is older than we support; the message is one line."""
+
+
+def check_server_version(conn: Connection, minimum_major: int = MINIMUM_MAJOR_VERSION) -> None:
+    """Refuse a server older than PostgreSQL ``minimum_major`` with a one-line error."""
+    # server_version_num is 130023 for 13.23 (90624 for 9.6.24: below any major >= 10)
+    number = int(conn.execute(text("SELECT current_setting('server_version_num')")).scalar_one())
+    if number < minimum_major * 10000:
+        shown = conn.execute(text("SELECT current_setting('server_version')")).scalar_one()
+        raise UnsupportedServer(f"the warehouse's PostgreSQL is {shown}; stat_pipeline needs "
+                                f"PostgreSQL {minimum_major} or newer")
 
 
 def migration_files() -> list[tuple[str, str]]:
@@ -23,6 +42,7 @@ def migrate(engine: Engine) -> list[str]:
     """Apply the migrations that are missing; return the versions applied now."""
     applied_now: list[str] = []
     with engine.begin() as conn:
+        check_server_version(conn)
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": _LOCK_KEY})
         conn.execute(text(
             "CREATE TABLE IF NOT EXISTS stat_pipeline_migrations ("
