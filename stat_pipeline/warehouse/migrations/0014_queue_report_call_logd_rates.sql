@@ -1,6 +1,6 @@
 -- stat_queue_report() (0005) computed its answered_rate as answered / total (a 0..1 share of
 -- every call, closed and diverted ones included), which is not Wazo's answered rate. It now
--- gives call-logd's figures (see 0013's stat_queue_kpi), so a BI chart and the API agree:
+-- gives call-logd's figures (see stat_queue_kpi, 0015), so a BI chart and the API agree:
 --   answered_rate        = round(100 * answered / (answered + abandoned + full + leaveempty
 --                          + joinempty + timeout), 2), a percentage, NULL when that is 0;
 --   average_waiting_time = trunc(round(Σ waittime of the calls / (answered + abandoned
