@@ -15,8 +15,10 @@
 --     step starts), a binary search (the steps cut [from, until) into consecutive half-open
 --     pieces, so a row of [from, until) is in exactly one of them);
 --   * GROUPING SETS sum each (entity, step) and the whole period (entity) in the same pass;
---     steps that were dropped (working hours, week days) get sums that no window asks for,
---     and still count in the period.
+--     for the calls (the largest table) the rows are summed per (entity, step) first and the
+--     GROUPING SETS run over those sums, so a per-period call does not aggregate every call
+--     twice; steps that were dropped (working hours, week days) get sums that no window
+--     asks for, and still count in the period.
 -- Window number 0 is the period, 1..n the steps. The tests compare these reports with an
 -- independent computation in Python per interval (stat_pipeline_tests/test_kpi_set_based.py)
 -- and with call-logd's examples (test_kpi.py). PostgreSQL 13: width_bucket on an array and
