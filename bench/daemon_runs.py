@@ -18,7 +18,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 ASSETS = ["queue_log", "classified_calls", "stat_call_on_queue", "stat_queue_periodic",
           "stat_agent_periodic"]
@@ -92,11 +94,30 @@ def _worker_env(serve_pid: int) -> dict[str, str] | None:
     return None
 
 
+@contextmanager
+def serve_process(state_dir: Path, port: int, env: dict, log) -> Iterator[subprocess.Popen]:
+    """``stat-pipeline serve`` in a child process (killed with this one: a killed benchmark
+    leaves nothing), stopped as a user would (SIGTERM, then SIGKILL after 120 s)."""
+    from stat_pipeline.commands.processes import die_with_parent
+
+    proc = subprocess.Popen([sys.executable, "-m", "stat_pipeline.cli", "serve", "--state-dir",
+                             str(state_dir), "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=die_with_parent)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def through_daemon(pg, tmp: Path, data: Path, first_hour, last_hour, subset: bool) -> dict:
     """Figures of a 30-day-style backfill and a one-hour run on a fresh ``serve``."""
     from sqlalchemy import create_engine, text
 
-    from stat_pipeline.commands.processes import die_with_parent
     from stat_pipeline.partitions import KEY_FORMAT
 
     import run as bench  # load_source
@@ -117,10 +138,8 @@ def through_daemon(pg, tmp: Path, data: Path, first_hour, last_hour, subset: boo
         env["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] = "1"
     port = _free_port()
     log = open(tmp / f"serve_{tag}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "stat_pipeline.cli", "serve", "--state-dir",
-                             str(tmp / f"serve_{tag}"), "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT,
-                            preexec_fn=die_with_parent)  # a killed benchmark leaves nothing
+    serve = serve_process(tmp / f"serve_{tag}", port, env, log)
+    proc = serve.__enter__()
     instance = create_engine(pg.url(f"dagster_{tag}"))
     stats = create_engine(pg.url("postgres"))
     figures: dict = {}
@@ -197,11 +216,7 @@ def through_daemon(pg, tmp: Path, data: Path, first_hour, last_hour, subset: boo
             f"hour_run_sql_s_{tag}": round((active_ms() - sql0) / 1000, 3),
         })
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        serve.__exit__(None, None, None)
         instance.dispose()
         stats.dispose()
         log.close()

@@ -33,8 +33,6 @@ import datetime as dt
 import gzip
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import run as bench  # noqa: E402  generate(), load_source()
-from daemon_runs import _answers, _epoch, _free_port  # noqa: E402
+from daemon_runs import _answers, _epoch, _free_port, serve_process  # noqa: E402
 
 JOB = "hourly_queue_stats"
 SENSOR = "queue_log_new_rows"
@@ -143,7 +141,6 @@ def _one_hour_sensor_run(pg, instance, hour_key: str, proc) -> dict:
         new = [r for r in runs if r.run_id not in known]
         if new and new[-1].status in TERMINAL:
             run = new[-1]
-            import dagster as dg
             steps = {}
             with instance.connect() as conn:
                 for step, kind, ts in conn.execute(text(
@@ -164,7 +161,6 @@ def _one_hour_sensor_run(pg, instance, hour_key: str, proc) -> dict:
 def measure(case: str, timeout: float, one_hour: bool = True) -> dict:
     from sqlalchemy import create_engine, text
 
-    from stat_pipeline.commands.processes import die_with_parent
     from stat_pipeline.warehouse.embedded import EmbeddedPostgres
 
     figures: dict = {"case": case}
@@ -192,10 +188,8 @@ def measure(case: str, timeout: float, one_hour: bool = True) -> dict:
             log_path = tmp / "serve.log"
             log = open(log_path, "wb")
             started = time.time()
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "stat_pipeline.cli", "serve", "--state-dir",
-                 str(tmp / "serve"), "--port", str(port)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+            serve = serve_process(tmp / "serve", port, env, log)
+            proc = serve.__enter__()
             instance = create_engine(pg.url("dagster"))
             try:
                 deadline = time.monotonic() + timeout
@@ -270,11 +264,7 @@ def measure(case: str, timeout: float, one_hour: bool = True) -> dict:
                 if done_at and one_hour:
                     figures.update(_one_hour_sensor_run(pg, instance, source_hours[-1], proc))
             finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(120)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                serve.__exit__(None, None, None)
                 instance.dispose()
                 log.close()
                 figures["serve_log_tail"] = log_path.read_text(errors="replace").splitlines()[-5:]
