@@ -30,6 +30,12 @@ Pages (the URLs are for Dagster 1.13):
                         switch is React state, not in the URL, so the script serves the UI
                         through a small local proxy that adds a script clicking "Plots" to the
                         pages it serves for this shot (URL marker ``shot=plots``).
+                        Checked 2026-12-02 through Chromium's DevTools on the demo: the open
+                        source UI of 1.13.27 has no such switch (the asset page's buttons are
+                        Overview, Partitions, Events, Checks, Lineage; ``view=plots`` renders
+                        empty), so this shot shows the Events view: one materialization per
+                        hour with that hour's own figures. Per-hour curves are drawn by the
+                        supervisor dashboard (README).
 
 The "Join the Dagster community" modal: on its first visit to a page served from
 http://127.0.0.1 or http://localhost, the UI opens this modal over the page, and plain
