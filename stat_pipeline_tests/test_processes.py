@@ -112,11 +112,24 @@ def test_serve_keeps_the_instance_in_postgres_and_dies_whole(tmp_path, warehouse
         assert not (state / "dagster_home" / "history").exists()  # no SQLite instance
         spawned = _descendants(proc.pid)
         assert len(spawned) >= 4  # dagster dev, code server, webserver, daemon, postgres…
-        workers = [p for p in spawned if b"dagster" in Path(f"/proc/{p}/cmdline").read_bytes()]
-        for pid in workers:  # the instance's settings reach every Dagster process
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            assert b"DAGSTER_EVENT_BATCH_SIZE=1000" in environ, pid
-            assert b"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1" in environ, pid
+        checked = []
+        for pid in spawned:  # the instance's settings reach every Dagster process
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                environ = Path(f"/proc/{pid}/environ").read_bytes()
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # a short-lived child that has exited since it was listed
+            # Dagster's processes are ``python -m dagster…``; a PostgreSQL backend of the
+            # ``dagster`` database also has the word in its (rewritten) command line
+            if not any(arg.startswith(b"dagster") for arg in cmdline.split(b"\0")[1:4]):
+                continue
+            if not environ.strip(b"\0"):
+                continue  # exiting: a zombie's environ reads empty
+            checked.append(cmdline.split(b"\0")[:3])
+            assert b"DAGSTER_EVENT_BATCH_SIZE=1000" in environ.split(b"\0"), pid
+            assert b"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1" in environ.split(b"\0"), pid
+        # dagster dev, its code server, webserver and daemon at least
+        assert len(checked) >= 4, checked
 
         proc.kill()  # SIGKILL: no cleanup code of ours runs
         proc.wait(10)
