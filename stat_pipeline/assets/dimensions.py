@@ -16,6 +16,9 @@ import dagster as dg
 from sqlalchemy import Connection
 
 from stat_pipeline.resources import LIVE_ORIGINS, Warehouse, WazoConfig
+from stat_pipeline.sources import QueueLogSource
+from stat_pipeline.sources.config import run_members
+from stat_pipeline.warehouse.scope import source_scope
 from stat_pipeline.sql import query
 from stat_pipeline.warehouse.writes import lock_warehouse
 
@@ -204,15 +207,35 @@ def dimension_metadata(conn: Connection, sync: DimensionSync) -> dict[str, dict[
     }
 
 
-def report_config_changes(context, conn: Connection, sync: DimensionSync) -> None:
+def report_config_changes(context, conn: Connection, sync: DimensionSync,
+                          source_name: Optional[str] = None) -> None:
     """From an hourly asset: a config re-read there (a name unknown to the stored config)
     that changed something is a new state of the dimensions, shown on their own pages
-    like one of their runs."""
+    like one of their runs (in a source's scope: that source's rows, and its name)."""
     if not (sync.refreshed and sync.changes and sync.origin in LIVE_ORIGINS):
         return
-    context.log.info(f"Wazo config re-read ({sync.reason}): {len(sync.changes)} changes")
+    of = f" of source {source_name}" if source_name else ""
+    context.log.info(f"Wazo config{of} re-read ({sync.reason}): {len(sync.changes)} changes")
     for key, metadata in dimension_metadata(conn, sync).items():
+        if source_name:
+            metadata = {"source": source_name, **metadata}
         context.log_event(dg.AssetMaterialization(asset_key=key, metadata=metadata))
+
+
+def merge_metadata(per_source: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A dimension asset's metadata for a run of several sources: the row counts summed,
+    each source's figures and tables under ``<source>/<entry>`` (one source: unchanged)."""
+    if len(per_source) == 1:
+        return next(iter(per_source.values()))
+    merged: dict[str, Any] = {}
+    for name, metadata in per_source.items():
+        for key, value in metadata.items():
+            if key in ("dagster/row_count", "live_queues", "live_agents"):
+                merged[key] = merged.get(key, 0) + value
+            else:
+                merged[f"{name}/{key}"] = value
+    merged["sources"] = ", ".join(per_source)
+    return merged
 
 
 def dimension_assets() -> list[dg.AssetsDefinition]:
@@ -231,11 +254,16 @@ def dimension_assets() -> list[dg.AssetsDefinition]:
                                      "the agents and contexts."),
         ],
     )
-    def dimensions(warehouse: Warehouse, wazo_config: WazoConfig):
+    def dimensions(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                   source: QueueLogSource, wazo_config: WazoConfig):
+        per_source: dict[str, dict[str, dict[str, Any]]] = {}
         with warehouse.engine().begin() as conn:
-            sync = sync_dimensions(conn, wazo_config)
-            metadata = dimension_metadata(conn, sync)
-        for key, values in metadata.items():
-            yield dg.MaterializeResult(asset_key=key, metadata=values)
+            for member in run_members(context, source, wazo_config):
+                with source_scope(conn, member.name):  # each PBX's own rows and config
+                    sync = sync_dimensions(conn, member.config)
+                    per_source[member.name] = dimension_metadata(conn, sync)
+        for key in ("stat_queue", "stat_agent"):
+            yield dg.MaterializeResult(asset_key=key, metadata=merge_metadata(
+                {name: metadata[key] for name, metadata in per_source.items()}))
 
     return [dimensions]
