@@ -258,6 +258,10 @@ def test_a_pbx_down_does_not_stop_the_other(pbxs, warehouse_url, monkeypatch):
     paris = both.tick("queue_log_new_rows_paris")        # requested while paris was up
     lyon = both.tick("queue_log_new_rows_lyon")
     monkeypatch.setenv("PARIS_DB_URL", DOWN)              # then paris goes down
+    both.dimensions()                                     # lyon's config is still refreshed
+    event = both.instance.get_latest_materialization_event(dg.AssetKey("stat_queue"))
+    not_refreshed = event.asset_materialization.metadata["sources_not_refreshed"].value
+    assert list(not_refreshed) == ["paris"] and "unreachable" in not_refreshed["paris"]
     for request in paris.run_requests:                    # its runs fail
         assert not both.run(request.tags[RANGE[0]][-5:], request.tags[RANGE[1]][-5:],
                             **{SOURCE_TAG: "paris"}).success

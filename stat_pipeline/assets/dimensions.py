@@ -14,8 +14,9 @@ from typing import Any, Optional
 
 import dagster as dg
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 
-from stat_pipeline.resources import LIVE_ORIGINS, Warehouse, WazoConfig
+from stat_pipeline.resources import LIVE_ORIGINS, ConfigError, Warehouse, WazoConfig
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sources.config import run_members
 from stat_pipeline.warehouse.scope import source_scope
@@ -256,14 +257,30 @@ def dimension_assets() -> list[dg.AssetsDefinition]:
     )
     def dimensions(context: dg.AssetExecutionContext, warehouse: Warehouse,
                    source: QueueLogSource, wazo_config: WazoConfig):
+        members = run_members(context, source, wazo_config)
         per_source: dict[str, dict[str, dict[str, Any]]] = {}
-        with warehouse.engine().begin() as conn:
-            for member in run_members(context, source, wazo_config):
-                with source_scope(conn, member.name):  # each PBX's own rows and config
-                    sync = sync_dimensions(conn, member.config)
-                    per_source[member.name] = dimension_metadata(conn, sync)
+        failed: dict[str, str] = {}
+        for member in members:
+            # one transaction per source: with several PBXs, one whose config cannot be read
+            # (its database down, wazo-confd unreachable) leaves the others' refreshed
+            try:
+                with warehouse.engine().begin() as conn:
+                    with source_scope(conn, member.name):  # each PBX's own rows and config
+                        sync = sync_dimensions(conn, member.config)
+                        per_source[member.name] = dimension_metadata(conn, sync)
+            except (ConfigError, OperationalError) as exc:
+                if len(members) == 1:
+                    raise
+                failed[member.name] = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                context.log.warning(f"source {member.name}: config not refreshed: "
+                                    f"{failed[member.name]}")
+        if not per_source:
+            raise dg.Failure(description="no source's config could be read: " + "; ".join(
+                f"{name}: {why}" for name, why in failed.items()))
         for key in ("stat_queue", "stat_agent"):
-            yield dg.MaterializeResult(asset_key=key, metadata=merge_metadata(
-                {name: metadata[key] for name, metadata in per_source.items()}))
+            metadata = merge_metadata({name: m[key] for name, m in per_source.items()})
+            if failed:
+                metadata = {**metadata, "sources_not_refreshed": dg.MetadataValue.json(failed)}
+            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
     return [dimensions]
