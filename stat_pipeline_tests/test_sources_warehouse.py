@@ -294,3 +294,39 @@ def test_a_pbx_down_does_not_stop_the_other(pbxs, warehouse_url, monkeypatch):
     done = both.tick("stale_hours_paris")
     assert isinstance(done, dg.SkipReason) and "up to date" in done.skip_message
     assert both.tables() == union(alone(pbxs, "paris"), alone(pbxs, "lyon"))
+
+
+def test_migration_0017_labels_an_existing_warehouse_with_its_one_source(warehouse_url):
+    """A warehouse of one source, from before migration 0017: its rows get that source's
+    name (the name queue_log holds), its stored config becomes that source's."""
+    from stat_pipeline.warehouse.migrate import migrate, migration_files
+
+    engine = create_engine(warehouse_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE stat_pipeline_migrations (version text PRIMARY KEY, "
+                             "applied_at timestamptz NOT NULL DEFAULT now())")
+        for version, sql in migration_files():
+            if version >= "0017":
+                break
+            conn.exec_driver_sql(sql)
+            conn.execute(text("INSERT INTO stat_pipeline_migrations (version) VALUES (:v)"),
+                         {"v": version})
+        conn.exec_driver_sql(
+            "INSERT INTO queue_log (source, source_id, \"time\", event) "
+            "VALUES ('pg:asterisk.queue_log', 1, '2024-03-01 10:00+00', 'FULL');"
+            "INSERT INTO stat_queue (name, tenant_uuid, deleted) VALUES ('sales', 't', false);"
+            "INSERT INTO confd_snapshot (document) VALUES ('{}');"
+            "INSERT INTO classified_calls (callid, queuename, call_time, status) "
+            "VALUES ('c1', 'sales', '2024-03-01 10:00+00', 'full');"
+            "INSERT INTO partition_writes (asset, hour, written_at) "
+            "VALUES ('queue_log', '2024-03-01 10:00+00', now())")
+    assert migrate(engine) == [v for v, _ in migration_files() if v >= "0017"]
+    with engine.connect() as conn:
+        for table in ("stat_queue", "confd_snapshot", "classified_calls", "partition_writes"):
+            assert conn.exec_driver_sql(f"SELECT source FROM {table}").scalars().all() == [
+                "pg:asterisk.queue_log"], table
+        # new rows name their source (no default left behind)
+        assert conn.exec_driver_sql(
+            "SELECT column_default FROM information_schema.columns "
+            "WHERE table_name = 'stat_queue' AND column_name = 'source'").scalar() is None
+    engine.dispose()
