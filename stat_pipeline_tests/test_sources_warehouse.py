@@ -24,7 +24,7 @@ from stat_pipeline.definitions import DIMENSIONS_JOB, HOURLY_JOB, QUIET, build_d
 from stat_pipeline.partitions import hourly_partitions
 from stat_pipeline.resources import Warehouse, warehouse_engine
 from stat_pipeline.sources.config import SOURCE_TAG, SourceSet
-from stat_pipeline_tests.harness import DAY, at
+from stat_pipeline_tests.harness import DAY, at, log_rows
 from stat_pipeline_tests.test_wazo_config import stand_in_wazo
 
 T_PARIS = "11111111-1111-4111-8111-111111111111"
@@ -78,14 +78,7 @@ class Pbxs:
         monkeypatch.setenv("PARIS_DB_URL", reader)
         self.reader_url = reader
         engine = create_engine(self.pbx_url)
-        with engine.begin() as conn:
-            for row in paris_rows():
-                values = list(row) + [""] * (10 - len(row))
-                conn.execute(text(
-                    'INSERT INTO asterisk.queue_log ("time", callid, queuename, agent, event, '
-                    "data1, data2, data3, data4, data5) VALUES (:t, :c, :q, :a, :e, :d1, :d2, "
-                    ":d3, :d4, :d5)"), dict(zip(("t", "c", "q", "a", "e", "d1", "d2", "d3",
-                                                 "d4", "d5"), values)))
+        log_rows(engine, paris_rows())
         engine.dispose()
         self.flat = tmp_path / "lyon_queue_log"
         self.flat.write_text("".join(lyon_lines(late=False)))
