@@ -95,6 +95,8 @@ def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
     the file and a reload of the code location (its new sensors appear)."""
     if isinstance(source, SourceSet):
         sources_file = source.sources_file
+    # the deployment's own configuration (not a test's or a command's source)
+    from_environment = source is None
     if sources_file is None and source is None:
         sources_file = os.environ.get("STAT_SOURCES_FILE") or None
     source_names = None
@@ -103,8 +105,9 @@ def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
         source = SourceSet(sources_file=sources_file,
                            until=source.until if source is not None else None)
         wazo_config = wazo_config or WazoConfig()  # unused: each source has its own
+    # (with a sources file: STAT_PARTITIONS_START, else the warehouse's earliest hour)
     partitions = partitions or hourly_partitions(
-        start=partitions_start_from_env() if source is None else None)
+        start=partitions_start_from_env() if from_environment else None)
     assets = [*queue_log_assets(partitions), *call_assets(partitions),
               *queue_stats_assets(partitions), *agent_assets(partitions), *dimension_assets()]
     # The checks are left out of the job's selection, not out of its runs: they are still
