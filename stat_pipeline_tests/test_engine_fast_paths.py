@@ -45,11 +45,21 @@ def test_template_cluster_is_built_once_and_copied(tmp_path: Path,
                 assert conn.exec_driver_sql("SELECT v FROM marker").scalar() == "set up"
                 conn.exec_driver_sql("INSERT INTO marker VALUES ('copy only')")
             engine.dispose()
-    with EmbeddedPostgres(tmp_path / "copy3" / "pg", template=first) as pg:
+    pg = EmbeddedPostgres(tmp_path / "copy3" / "pg", template=first)
+    pg.start(wait=False)  # as compute does: the copy runs while the caller imports Dagster
+    try:
+        assert not pg.is_running
+        pg.wait_ready()
         engine = sa.create_engine(pg.url("prepared"), poolclass=sa.NullPool)
         with engine.begin() as conn:  # the template itself was not written through a copy
             assert conn.exec_driver_sql("SELECT count(*) FROM marker").scalar() == 1
         engine.dispose()
+    finally:
+        pg.stop()
+    stopped_early = EmbeddedPostgres(tmp_path / "copy4" / "pg", template=first)
+    stopped_early.start(wait=False)
+    stopped_early.stop()  # before its launch: the copy is stopped, no server is left
+    assert not stopped_early.is_running
 
 
 def test_unwritable_cache_falls_back_to_initdb(tmp_path: Path,
