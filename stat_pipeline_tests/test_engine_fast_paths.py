@@ -4,6 +4,8 @@ Wazo's foreign keys refuse."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -35,8 +37,14 @@ def test_template_cluster_is_built_once_and_copied(tmp_path: Path,
     assert first is not None and again == first and len(built) == 1
     assert not (first / "postmaster.pid").exists()  # stopped cleanly, nothing half-built left
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.name]
-    other = cached_cluster("t", ["v2"], prepare)  # another key: another build
+    other = cached_cluster("t", ["v2"], prepare)  # another key (another install): another build
     assert other != first and len(built) == 2
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted([first.name, other.name])
+    month_ago = time.time() - 31 * 86400  # a template unused for a month goes at the next build
+    os.utime(other, (month_ago, month_ago))
+    cached_cluster("t", ["v3"], prepare)
+    assert other.name not in [p.name for p in (tmp_path / "cache").iterdir()]
+    assert first.exists() and len(built) == 3
 
     for n in (1, 2):  # two copies, each its own cluster
         with EmbeddedPostgres(tmp_path / f"copy{n}" / "pg", template=first) as pg:

@@ -341,6 +341,8 @@ def cached_cluster(name: str, parts: list[str], prepare: Callable[[EmbeddedPostg
     folder = cache_dir()
     final = folder / f"{name}-{key}"
     if (final / "PG_VERSION").exists():
+        with contextlib.suppress(OSError):
+            os.utime(final)  # its last use: templates unused for a month are removed
         return final
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -358,8 +360,27 @@ def cached_cluster(name: str, parts: list[str], prepare: Callable[[EmbeddedPostg
         except OSError:  # built by another process meanwhile (or not writable): use theirs
             if not (final / "PG_VERSION").exists():
                 return None
+        _remove_outdated(folder, name, keep=final)
         return final
     except (OSError, ValueError):
         return None
     finally:
         shutil.rmtree(building, ignore_errors=True)
+
+
+# a build is a few seconds: older unfinished ones belong to killed processes
+_ABANDONED_BUILD_S = 600
+# another install (another version) may still use its template: only long-unused ones go
+_UNUSED_TEMPLATE_S = 30 * 86400
+
+
+def _remove_outdated(folder: Path, name: str, keep: Path) -> None:
+    """Templates of ``name`` not used for a month (~70 MB each: other versions), and builds
+    left by killed processes."""
+    for pattern, age in ((f"{name}-*", _UNUSED_TEMPLATE_S), (f".{name}-*", _ABANDONED_BUILD_S)):
+        for path in folder.glob(pattern):
+            try:
+                if path != keep and time.time() - path.stat().st_mtime > age:
+                    shutil.rmtree(path, ignore_errors=True)
+            except FileNotFoundError:
+                pass
