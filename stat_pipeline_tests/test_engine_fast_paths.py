@@ -78,6 +78,17 @@ def test_unwritable_cache_falls_back_to_initdb(tmp_path: Path,
     assert cached_cluster("t", ["v1"], lambda pg: None) is None
 
 
+def test_failed_template_build_falls_back_to_initdb(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STAT_CACHE_DIR", str(tmp_path / "cache"))
+
+    def broken(pg: EmbeddedPostgres) -> None:
+        raise RuntimeError("set-up failed")
+
+    assert cached_cluster("t", ["v1"], broken) is None
+    assert list((tmp_path / "cache").iterdir()) == []  # nothing half-built left
+
+
 def _stat_call(conn, queue_id, agent_id) -> None:
     conn.execute(sa.text(
         "INSERT INTO stat_call_on_queue (callid, \"time\", status, stat_queue_id, stat_agent_id) "
