@@ -145,7 +145,9 @@ def _insert_stat_calls(conn, params: dict) -> int:
     inserts with the row triggers off for that statement alone and checks both keys for all
     the new rows at once in the same transaction (locking the referenced rows as the
     per-row checks do); anyone else inserts with the triggers. Wazo's schema and
-    constraints are unchanged: readers and every other writer see the same table."""
+    constraints are unchanged: readers and every other writer see the same table. (Any
+    other row trigger on the table would be skipped for that statement too: the
+    migrations create none; one added later must be ENABLE ALWAYS.)"""
     bulk = conn.execute(_q("can_skip_row_triggers")).scalar()
     if not bulk:
         return conn.execute(query(__file__, "stat_call_on_queue.sql"), params).rowcount
