@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from stat_pipeline.assets.calls import MissingStatKey, _insert_stat_calls, _q
 from stat_pipeline.resources import warehouse_engine
 from stat_pipeline.warehouse.embedded import EmbeddedPostgres, cached_cluster
+from stat_pipeline.warehouse.scope import source_scope
 
 HOUR = (dt.datetime(2024, 1, 1, 10, tzinfo=dt.timezone.utc),
         dt.datetime(2024, 1, 1, 11, tzinfo=dt.timezone.utc))
@@ -124,18 +125,21 @@ def test_bulk_insert_checks_keys_in_the_transaction(warehouse_url: str) -> None:
     params = {"start": HOUR[0], "end": HOUR[1]}
     with engine.begin() as conn:
         conn.exec_driver_sql(
-            "INSERT INTO stat_queue (name, tenant_uuid, queue_id, deleted) "
-            "VALUES ('q1', '00000000-0000-0000-0000-000000000000', 1, false)")
+            "INSERT INTO stat_queue (name, tenant_uuid, queue_id, deleted, source) "
+            "VALUES ('q1', '00000000-0000-0000-0000-000000000000', 1, false, 'pbx')")
         conn.execute(sa.text(
-            "INSERT INTO classified_calls (callid, queuename, call_time, status) "
-            "VALUES ('c1', 'q1', :t, 'abandoned')"), {"t": HOUR[0]})
-    with engine.begin() as conn:
-        assert _insert_stat_calls(conn, params) == 1
-        assert conn.execute(_q("lock_stat_call_keys"), params).one() == (None, None)
-        conn.rollback()
+            "INSERT INTO classified_calls (callid, queuename, call_time, status, source) "
+            "VALUES ('c1', 'q1', :t, 'abandoned', 'pbx')"), {"t": HOUR[0]})
+    # as the asset runs it: inside the source's scope (warehouse/scope.py)
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        with source_scope(conn, "pbx"):
+            assert _insert_stat_calls(conn, params) == 1
+            assert conn.execute(_q("lock_stat_call_keys"), params).one() == (None, None)
+        transaction.rollback()
     # a concurrent writer cannot delete the queue row once the check locked it
     with engine.connect() as writer, engine.connect() as other:
-        with writer.begin():
+        with writer.begin(), source_scope(writer, "pbx"):
             assert _insert_stat_calls(writer, params) == 1
             with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
                 with other.begin():
