@@ -1,0 +1,212 @@
+-- Monthly partitions for the three tables that grow with the source (issue 17): queue_log
+-- by "time", classified_calls by call_time, queue_log_rejects by hour, each RANGE-partitioned
+-- by UTC month. An hour's statements already name their time window; with partitions its
+-- reads, deletes and index descents stay within one month's table whatever the history, and
+-- a month past the retention (stat_pipeline/retention.py) is dropped as a table instead of
+-- deleted row by row, while the stat_* statistics stay.
+--
+-- Each table is rebuilt generically from what it is at this point: its columns (with their
+-- defaults, generated expressions, NOT NULL and CHECK constraints), its indexes (their
+-- definitions as PostgreSQL prints them), its comments, whatever earlier migrations (0017
+-- included) made of it. One rule changes: PostgreSQL wants the partition key in every unique
+-- index of a partitioned table, so a unique index without it gets it appended (the only one
+-- today is queue_log_rejects' primary key on id, a sequence: (id, hour) is as unique).
+--
+-- Every table also gets a DEFAULT partition: rows with NULL hour in queue_log_rejects (lines
+-- without a usable time) live there, and so would any row written for a month whose
+-- partition does not exist yet, so that no write can ever fail for lack of a partition.
+-- stat_prepare_hours(), called by every hourly write (warehouse/writes.py) under the
+-- warehouse's write lock, creates the months of the hours it writes before the write (moving
+-- into a new month's table any row the default partition held for it), and refuses hours of
+-- a month whose raw rows retention dropped.
+--
+-- PostgreSQL 13 to 18: declarative partitioning, LIKE ... INCLUDING GENERATED (12+), ATTACH
+-- PARTITION with a default partition (11+), unique indexes on partitioned tables (11+).
+
+-- Months whose raw rows (queue_log, classified_calls, queue_log_rejects) retention dropped.
+-- Their statistics (stat_*) are kept; re-materializing any hour of them is refused, since
+-- it would rebuild the statistics from rows that are no longer there.
+CREATE TABLE raw_months_dropped (
+    month             date        PRIMARY KEY,  -- first day of the UTC month
+    dropped_at        timestamptz NOT NULL DEFAULT now(),
+    retention_months  integer     NOT NULL
+);
+
+-- The tables that are partitioned, and by which column.
+CREATE TABLE partitioned_tables (
+    table_name  text PRIMARY KEY,
+    key_column  text NOT NULL
+);
+INSERT INTO partitioned_tables VALUES
+    ('queue_log', 'time'), ('classified_calls', 'call_time'), ('queue_log_rejects', 'hour');
+
+-- format() whose placeholders are written @I, @L, @s: the migration runner hands this file
+-- to psycopg2 with parameters, which would read a percent sign as one of its own.
+CREATE FUNCTION stat_sql_format(template text, VARIADIC args text[]) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT format(replace(template, '@', chr(37)), VARIADIC args)
+$$;
+
+-- The UTC month [lo, hi) that holds ts.
+CREATE FUNCTION stat_month_start(ts timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT date_trunc('month', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+$$;
+
+-- The partition of table_name for the UTC month starting at lo: created, filled with the
+-- rows the default partition held for that month, attached. Returns true if it was created.
+-- ATTACH takes SHARE UPDATE EXCLUSIVE on the table (reads and writes go on) and scans the
+-- default partition, which holds next to nothing.
+CREATE FUNCTION stat_create_month_partition(table_name text, lo timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    key_column text;
+    part text := table_name || '_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYY_MM');
+    hi timestamptz := (((lo AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC');
+    columns text;
+BEGIN
+    IF to_regclass(part) IS NOT NULL THEN
+        RETURN false;
+    END IF;
+    SELECT p.key_column INTO STRICT key_column FROM partitioned_tables p
+    WHERE p.table_name = stat_create_month_partition.table_name;
+    EXECUTE stat_sql_format('CREATE TABLE @I (LIKE @I INCLUDING DEFAULTS INCLUDING GENERATED '
+                   'INCLUDING CONSTRAINTS INCLUDING STORAGE)', part, table_name);
+    -- rows written for this month before it had a table of its own (generated columns are
+    -- computed again: they cannot be inserted)
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+    FROM pg_attribute a
+    WHERE a.attrelid = to_regclass(table_name) AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attgenerated = '';
+    EXECUTE stat_sql_format('WITH moved AS (DELETE FROM @I WHERE @I >= @L AND @I < @L RETURNING *) '
+                   'INSERT INTO @I (@s) SELECT @s FROM moved',
+                   table_name || '_default', key_column, CAST(lo AS text), key_column, CAST(hi AS text),
+                   part, columns, columns);
+    -- the bounds as a constraint first: ATTACH then skips its scan of the new table
+    EXECUTE stat_sql_format('ALTER TABLE @I ADD CONSTRAINT @I CHECK (@I >= @L AND @I < @L)',
+                   part, part || '_bounds', key_column, CAST(lo AS text), key_column,
+                   CAST(hi AS text));
+    EXECUTE stat_sql_format('ALTER TABLE @I ATTACH PARTITION @I FOR VALUES FROM (@L) TO (@L)',
+                   table_name, part, CAST(lo AS text), CAST(hi AS text));
+    EXECUTE stat_sql_format('ALTER TABLE @I DROP CONSTRAINT @I', part, part || '_bounds');
+    RETURN true;
+END
+$$;
+
+-- Called first thing by every hourly write of [start_hour, end_hour) (warehouse/writes.py):
+-- refuses the hours of a month whose raw rows were dropped, then creates the months missing.
+CREATE FUNCTION stat_prepare_hours(start_hour timestamptz, end_hour timestamptz)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    dropped date;
+    lo timestamptz;
+    created integer := 0;
+    t record;
+BEGIN
+    SELECT min(d.month) INTO dropped FROM raw_months_dropped d
+    WHERE CAST(d.month AS timestamp) AT TIME ZONE 'UTC' < end_hour
+      AND (CAST(d.month AS timestamp) + interval '1 month') AT TIME ZONE 'UTC' > start_hour;
+    IF dropped IS NOT NULL THEN
+        RAISE EXCEPTION USING
+            MESSAGE = stat_sql_format(
+                'the raw rows of @s were dropped by retention (STAT_RETENTION_RAW_MONTHS): '
+                'its statistics are kept as they are, and re-materializing its hours would '
+                'rebuild them from nothing; to redo that month, reload its rows from the '
+                'source after DELETE FROM raw_months_dropped WHERE month = @L',
+                to_char(dropped, 'YYYY-MM'), CAST(dropped AS text)),
+            ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    FOR t IN SELECT table_name FROM partitioned_tables LOOP
+        lo := stat_month_start(start_hour);
+        WHILE lo < end_hour LOOP
+            IF stat_create_month_partition(t.table_name, lo) THEN
+                created := created + 1;
+            END IF;
+            lo := ((lo AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+        END LOOP;
+    END LOOP;
+    RETURN created;
+END
+$$;
+
+-- The conversion: each table renamed aside, rebuilt partitioned with the same name, columns
+-- and indexes, its rows copied into their months, the old table dropped.
+DO $$
+DECLARE
+    t record;
+    ix record;
+    old_name text;
+    columns text;
+    definition text;
+    seq record;
+    first_month timestamptz;
+    last_month timestamptz;
+BEGIN
+    FOR t IN SELECT table_name, key_column FROM partitioned_tables ORDER BY table_name LOOP
+        old_name := t.table_name || '_unpartitioned';
+        EXECUTE stat_sql_format('ALTER TABLE @I RENAME TO @I', t.table_name, old_name);
+        -- keep the index names for the new table: the old ones step aside
+        FOR ix IN SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                  WHERE i.indrelid = to_regclass(old_name) LOOP
+            EXECUTE stat_sql_format('ALTER INDEX @I RENAME TO @I', ix.relname,
+                           left(ix.relname, 50) || '_unpartitioned');
+        END LOOP;
+        EXECUTE stat_sql_format('CREATE TABLE @I (LIKE @I INCLUDING DEFAULTS INCLUDING GENERATED '
+                       'INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS) '
+                       'PARTITION BY RANGE (@I)', t.table_name, old_name, t.key_column);
+        FOR ix IN SELECT c.relname, i.indisunique,
+                         pg_get_indexdef(i.indexrelid) AS def,
+                         EXISTS (SELECT 1 FROM pg_attribute a
+                                 WHERE a.attrelid = i.indrelid AND a.attname = t.key_column
+                                   AND a.attnum = ANY (i.indkey)) AS has_key
+                  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                  WHERE i.indrelid = to_regclass(old_name) ORDER BY c.relname LOOP
+            -- "CREATE [UNIQUE] INDEX name ON [schema.]old USING method (...) [...]"
+            definition := regexp_replace(ix.def, ' ON ([a-z_]+\.)?' || old_name || ' USING ',
+                                         ' ON ' || quote_ident(t.table_name) || ' USING ');
+            definition := regexp_replace(definition, '^CREATE (UNIQUE )?INDEX \S+ ',
+                                         'CREATE \1INDEX '
+                                         || quote_ident(regexp_replace(ix.relname,
+                                                                       '_unpartitioned$', ''))
+                                         || ' ');
+            IF ix.indisunique AND NOT ix.has_key THEN
+                -- the key column appended to the index's column list (the first ")" that
+                -- ends it: followed by INCLUDE, WHERE, NULLS or the end)
+                definition := regexp_replace(definition, '\)( INCLUDE | WHERE | NULLS |$)',
+                                             ', ' || quote_ident(t.key_column) || ')\1');
+            END IF;
+            EXECUTE definition;
+        END LOOP;
+        EXECUTE stat_sql_format('CREATE TABLE @I PARTITION OF @I DEFAULT',
+                       t.table_name || '_default', t.table_name);
+        -- a table per month of the rows held, and for this month and the next
+        EXECUTE stat_sql_format('SELECT stat_month_start(min(@I)), stat_month_start(max(@I)) FROM @I',
+                       t.key_column, t.key_column, old_name) INTO first_month, last_month;
+        first_month := least(first_month, stat_month_start(now()));
+        last_month := greatest(last_month,
+                               stat_month_start(now() + interval '1 month'));
+        WHILE first_month <= last_month LOOP
+            PERFORM stat_create_month_partition(t.table_name, first_month);
+            first_month := ((first_month AT TIME ZONE 'UTC') + interval '1 month')
+                           AT TIME ZONE 'UTC';
+        END LOOP;
+        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+        FROM pg_attribute a
+        WHERE a.attrelid = to_regclass(old_name) AND a.attnum > 0 AND NOT a.attisdropped
+          AND a.attgenerated = '';
+        EXECUTE stat_sql_format('INSERT INTO @I (@s) SELECT @s FROM @I',
+                       t.table_name, columns, columns, old_name);
+        -- a serial column's sequence belongs to the table that stays
+        FOR seq IN SELECT s.oid::regclass::text AS name, a.attname
+                   FROM pg_depend d
+                   JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+                   JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                   WHERE d.refobjid = to_regclass(old_name) AND d.deptype IN ('a', 'i') LOOP
+            EXECUTE stat_sql_format('ALTER SEQUENCE @s OWNED BY @I.@I', seq.name, t.table_name,
+                           seq.attname);
+        END LOOP;
+        EXECUTE stat_sql_format('DROP TABLE @I', old_name);
+        EXECUTE stat_sql_format('ANALYZE @I', t.table_name);
+    END LOOP;
+END
+$$;
