@@ -53,6 +53,27 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT date_trunc('month', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
 $$;
 
+-- The indexes of a partitioned table on one of its partitions, before it is attached (ATTACH
+-- then adopts them instead of building its own), named after the table's own indexes with a
+-- suffix: a unique violation then names the index the table's readers know
+-- (queue_log__time_row_p2024_03, not queue_log_p2024_03_time_row_hash_idx).
+CREATE FUNCTION stat_create_partition_indexes(table_name text, part text, suffix text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    ix record;
+BEGIN
+    FOR ix IN SELECT c.relname, pg_get_indexdef(i.indexrelid) AS def
+              FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+              WHERE i.indrelid = to_regclass(table_name) ORDER BY c.relname LOOP
+        EXECUTE regexp_replace(
+            regexp_replace(ix.def, ' ON (ONLY )?([a-z_]+\.)?' || table_name || ' USING ',
+                           ' ON ' || quote_ident(part) || ' USING '),
+            '^CREATE (UNIQUE )?INDEX \S+ ',
+            'CREATE \1INDEX ' || quote_ident(ix.relname || '_' || suffix) || ' ');
+    END LOOP;
+END
+$$;
+
 -- The partition of table_name for the UTC month starting at lo: created, filled with the
 -- rows the default partition held for that month, attached. Returns true if it was created.
 -- ATTACH takes SHARE UPDATE EXCLUSIVE on the table (reads and writes go on) and scans the
@@ -86,6 +107,8 @@ BEGIN
     EXECUTE stat_sql_format('ALTER TABLE @I ADD CONSTRAINT @I CHECK (@I >= @L AND @I < @L)',
                    part, part || '_bounds', key_column, CAST(lo AS text), key_column,
                    CAST(hi AS text));
+    PERFORM stat_create_partition_indexes(table_name, part,
+                                          'p' || to_char(lo AT TIME ZONE 'UTC', 'YYYY_MM'));
     EXECUTE stat_sql_format('ALTER TABLE @I ATTACH PARTITION @I FOR VALUES FROM (@L) TO (@L)',
                    table_name, part, CAST(lo AS text), CAST(hi AS text));
     EXECUTE stat_sql_format('ALTER TABLE @I DROP CONSTRAINT @I', part, part || '_bounds');
@@ -177,8 +200,13 @@ BEGIN
             END IF;
             EXECUTE definition;
         END LOOP;
-        EXECUTE stat_sql_format('CREATE TABLE @I PARTITION OF @I DEFAULT',
-                       t.table_name || '_default', t.table_name);
+        EXECUTE stat_sql_format('CREATE TABLE @I (LIKE @I INCLUDING DEFAULTS INCLUDING GENERATED '
+                                'INCLUDING CONSTRAINTS INCLUDING STORAGE)',
+                                t.table_name || '_default', t.table_name);
+        PERFORM stat_create_partition_indexes(t.table_name, t.table_name || '_default',
+                                              'default');
+        EXECUTE stat_sql_format('ALTER TABLE @I ATTACH PARTITION @I DEFAULT',
+                                t.table_name, t.table_name || '_default');
         -- a table per month of the rows held, and for this month and the next
         EXECUTE stat_sql_format('SELECT stat_month_start(min(@I)), stat_month_start(max(@I)) FROM @I',
                        t.key_column, t.key_column, old_name) INTO first_month, last_month;
