@@ -8,7 +8,7 @@ history  Is one hour's work independent of the history behind it? One year of qu
          (../shared/tools/gen_queue_log.py, seeded) in a source table; two warehouses on one
          embedded PostgreSQL: one backfilled with the last 30 days only, one with the whole
          year (each one range run on the bulk instance, as `stat-pipeline compute` does).
-         Then the same hour (11:00 of the last day, a busy hour) re-materialized --repeat
+         Then the same hour (the busiest of the last two days) re-materialized --repeat
          times in each: wall time of the run and SQL time inside it (every warehouse
          statement timed at the driver), medians. --unpartitioned: the same without
          migration 0018 (the tables as before issue 17), for the comparison.
@@ -77,8 +77,7 @@ class SqlTimer:
     def __init__(self, engine):
         from sqlalchemy import event
 
-        self.seconds = 0.0
-        self.statements = 0
+        self.reset()
         event.listen(engine, "before_cursor_execute", self._before)
         event.listen(engine, "after_cursor_execute", self._after)
 
@@ -86,11 +85,18 @@ class SqlTimer:
         conn.info["t0"] = time.perf_counter()
 
     def _after(self, conn, cursor, statement, params, context, many):
-        self.seconds += time.perf_counter() - conn.info.pop("t0", time.perf_counter())
+        took = time.perf_counter() - conn.info.pop("t0", time.perf_counter())
+        self.seconds += took
         self.statements += 1
+        key = " ".join(statement.split())[:90]
+        self.by_statement[key] = self.by_statement.get(key, 0.0) + took
 
     def reset(self):
-        self.seconds, self.statements = 0.0, 0
+        self.seconds, self.statements, self.by_statement = 0.0, 0, {}
+
+    def top(self, n: int = 8) -> list:
+        ranked = sorted(self.by_statement.items(), key=lambda kv: -kv[1])[:n]
+        return [[round(1000 * took, 1), key] for key, took in ranked]
 
 
 def without_partitions():
@@ -100,11 +106,11 @@ def without_partitions():
     every = migrate.migration_files
     migrate.migration_files = lambda: [m for m in every() if not m[0].startswith("0018")]
     writes.prepare_hours = lambda conn, start, end: None
+    return every
 
 
 def history_variant(calls_per_day: int, repeat: int, partitioned: bool) -> dict:
-    if not partitioned:
-        without_partitions()
+    every_migration = None if partitioned else without_partitions()
     import dagster as dg
     from sqlalchemy import text
 
@@ -127,7 +133,16 @@ def history_variant(calls_per_day: int, repeat: int, partitioned: bool) -> dict:
         source_url = pg.url("asterisk")
         first, last = load_source(source_url, data)
         last_day = hour_floor(last).replace(hour=0)
-        hour = last_day.replace(hour=11)
+        # the busiest hour of the last two days (the log's last rows may be a night shift's)
+        from sqlalchemy import create_engine
+
+        source = create_engine(source_url)
+        with source.connect() as conn:
+            hour = conn.execute(text(
+                "SELECT date_trunc('hour', \"time\") FROM queue_log "
+                "WHERE \"time\" >= :since GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"),
+                {"since": last_day - dt.timedelta(days=2)}).scalar()
+        source.dispose()
         with_rows = {}
         for history, start in (("month", last_day - dt.timedelta(days=29)),
                                ("year", hour_floor(first))):
@@ -168,7 +183,16 @@ def history_variant(calls_per_day: int, repeat: int, partitioned: bool) -> dict:
             figures[f"{history}_hour_wall_s"] = [round(w, 3) for w in walls]
             figures[f"{history}_hour_sql_s"] = [round(s, 3) for s in sqls]
             figures[f"{history}_hour_sql_median_s"] = round(statistics.median(sqls), 3)
+            figures[f"{history}_hour_top_statements_ms"] = timer.top()
             figures[f"{history}_hour_wall_median_s"] = round(statistics.median(walls), 3)
+            if every_migration is not None and history == "year":
+                # what migration 0018 costs on a year of history (one transaction)
+                from stat_pipeline.warehouse import migrate
+
+                migrate.migration_files = every_migration
+                started = time.perf_counter()
+                assert migrate.migrate(engine) == ["0018_monthly_partitions"]
+                figures["migration_0018_year_s"] = round(time.perf_counter() - started, 1)
             engine.dispose()
         assert with_rows["month"] == with_rows["year"], with_rows
         figures["hour"] = hour.isoformat()

@@ -86,19 +86,41 @@ def drop_raw_months(conn: Connection, months: int, now: dt.datetime) -> list[dt.
     lock_warehouse(conn)
     quote = conn.dialect.identifier_preparer.quote
     dropped: set[dt.date] = set()
-    for _table, part, month in monthly_partitions(conn):
+    tables_dropped: set[str] = set()
+    for table, part, month in monthly_partitions(conn):
         if month < cutoff.date():
+            # a month is recorded as dropped if it held rows or had hours written (the months
+            # are contiguous: many are empty tables that nothing ever wrote)
+            if conn.execute(text(
+                    f"SELECT EXISTS (SELECT 1 FROM {quote(part)}) OR EXISTS ("
+                    "SELECT 1 FROM partition_writes WHERE hour >= CAST(:m AS timestamp) "
+                    "AT TIME ZONE 'UTC' AND hour < (CAST(:m AS timestamp) + interval '1 month') "
+                    "AT TIME ZONE 'UTC')"), {"m": month}).scalar():
+                dropped.add(month)
             conn.execute(text(f"DROP TABLE {quote(part)}"))
-            dropped.add(month)
-    # Rows the default partitions hold for those months (written before their month had a
-    # table). Rejects without an hour (no usable time) are kept: they belong to no month.
+            tables_dropped.add(table)
     for table, column in conn.execute(text(
             "SELECT table_name, key_column FROM partitioned_tables")).all():
-        deleted = conn.execute(text(
-            f"DELETE FROM {quote(table + '_default')} WHERE {quote(column)} < :cutoff "
-            f"RETURNING CAST(date_trunc('month', {quote(column)} AT TIME ZONE 'UTC') AS date)"),
-            {"cutoff": cutoff}).scalars().all()
-        dropped.update(deleted)
+        month_of = f"CAST(date_trunc('month', {quote(column)} AT TIME ZONE 'UTC') AS date)"
+        default = conn.execute(text("SELECT to_regclass(:t)"), {"t": table + "_default"}).scalar()
+        if default is not None:
+            # rows the default partition holds for those months; rejects without an hour (no
+            # usable time) are kept: they belong to no month
+            dropped.update(conn.execute(text(
+                f"DELETE FROM {quote(table + '_default')} WHERE {quote(column)} < :cutoff "
+                f"RETURNING {month_of}"), {"cutoff": cutoff}).scalars().all())
+        elif table in tables_dropped:
+            # <table>_before now covers the dropped months too (the months stay contiguous,
+            # from MINVALUE to MAXVALUE); its own rows before the cutoff go with them
+            before = quote(table + "_before")
+            conn.execute(text(f"ALTER TABLE {quote(table)} DETACH PARTITION {before}"))
+            dropped.update(conn.execute(text(
+                f"DELETE FROM {before} WHERE {quote(column)} < :cutoff RETURNING {month_of}"),
+                {"cutoff": cutoff}).scalars().all())
+            conn.execute(text(
+                "SELECT stat_attach_catch_all(:t, :c, NULL, "
+                "(SELECT first_month FROM stat_month_range(:t)))"),
+                {"t": table, "c": table + "_before"})
     for month in sorted(dropped):
         conn.execute(text("""
             INSERT INTO raw_months_dropped (month, retention_months) VALUES (:month, :months)

@@ -183,20 +183,43 @@ def test_migration_carries_rows_columns_and_indexes(engine, monkeypatch):
                     INSERT INTO queue_log (source, source_id, "time", callid, queuename, event)
                     VALUES ('s', 99, timestamptz '2024-01-21 00:00+00', 'c', 'q',
                             'ENTERQUEUE')""")
-        # a row written for a month without its table lands in the default partition, and
-        # moves into the month's own table when that month is prepared
+        # a row written for a month without its table lands in the catch-all partition
+        # (queue_log_after, from the last month to MAXVALUE), and moves into the month's own
+        # table when that month is prepared; the months in between are created too
         conn.exec_driver_sql("""
             INSERT INTO queue_log (source, source_id, "time", callid, queuename, event)
-            VALUES ('s', 100, timestamptz '2031-07-04 10:00+00', 'x', 'q', 'ENTERQUEUE')""")
-        assert conn.exec_driver_sql("SELECT count(*) FROM queue_log_default").scalar() == 1
+            VALUES ('s', 100, timestamptz '2031-07-04 10:00+00', 'x', 'q', 'ENTERQUEUE'),
+                   ('s', 101, timestamptz '2019-02-03 10:00+00', 'x', 'q', 'ENTERQUEUE')""")
+        assert conn.exec_driver_sql("SELECT count(*) FROM queue_log_after").scalar() == 1
+        assert conn.exec_driver_sql("SELECT count(*) FROM queue_log_before").scalar() == 1
         assert conn.exec_driver_sql(
             "SELECT stat_prepare_hours('2031-07-04 10:00+00', '2031-07-04 11:00+00')"
         ).scalar() == 3
         assert conn.exec_driver_sql(
             "SELECT tableoid::regclass::text FROM queue_log WHERE source_id = 100"
         ).scalar_one() == "queue_log_p2031_07"
-        assert conn.exec_driver_sql("SELECT count(*) FROM queue_log_default").scalar() == 0
+        assert conn.exec_driver_sql("SELECT count(*) FROM queue_log_after").scalar() == 0
+        # the same backwards: a month before the first one
+        conn.exec_driver_sql("SELECT stat_prepare_hours('2019-02-03 10:00+00', "
+                             "'2019-02-03 11:00+00')")
+        assert conn.exec_driver_sql(
+            "SELECT tableoid::regclass::text FROM queue_log WHERE source_id = 101"
+        ).scalar_one() == "queue_log_p2019_02"
         # preparing again creates nothing
         assert conn.exec_driver_sql(
             "SELECT stat_prepare_hours('2031-07-01 00:00+00', '2031-08-01 00:00+00')"
         ).scalar() == 0
+        # the months stay contiguous between the two catch-alls: no gap a row could miss
+        months = conn.exec_driver_sql("""
+            SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent = 'queue_log'::regclass AND c.relname LIKE 'queue_log!_p%' ESCAPE '!'
+        """.replace("%", "%%")).scalar()
+        assert months == (2031 - 2019) * 12 + (7 - 2) + 1
+        # an agent's last login before an hour is read newest month first and stops there
+        # (no default partition: PostgreSQL scans range partitions in order), so one probe,
+        # not one per month of history
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("""
+            EXPLAIN SELECT "time" FROM queue_log WHERE agent = 'Agent/1'
+              AND event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF')
+              AND "time" < '2024-03-10 00:00+00' ORDER BY "time" DESC LIMIT 1"""))
+        assert "Merge Append" not in plan and "Append" in plan, plan

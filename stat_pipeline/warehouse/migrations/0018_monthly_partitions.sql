@@ -74,44 +74,137 @@ BEGIN
 END
 $$;
 
--- The partition of table_name for the UTC month starting at lo: created, filled with the
--- rows the default partition held for that month, attached. Returns true if it was created.
--- ATTACH takes SHARE UPDATE EXCLUSIVE on the table (reads and writes go on) and scans the
--- default partition, which holds next to nothing.
-CREATE FUNCTION stat_create_month_partition(table_name text, lo timestamptz) RETURNS boolean
-LANGUAGE plpgsql AS $$
+-- The table of table_name's UTC month starting at lo: created, filled with the rows of that
+-- month that source_table held (the default partition, or a catch-all partition detached for
+-- the moment), indexed like table_name, attached.
+CREATE FUNCTION stat_attach_month(table_name text, lo timestamptz, source_table text)
+RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     key_column text;
-    part text := table_name || '_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYY_MM');
+    month text := 'p' || to_char(lo AT TIME ZONE 'UTC', 'YYYY_MM');
+    part text := table_name || '_' || month;
     hi timestamptz := (((lo AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC');
     columns text;
 BEGIN
-    IF to_regclass(part) IS NOT NULL THEN
-        RETURN false;
-    END IF;
     SELECT p.key_column INTO STRICT key_column FROM partitioned_tables p
-    WHERE p.table_name = stat_create_month_partition.table_name;
+    WHERE p.table_name = stat_attach_month.table_name;
     EXECUTE stat_sql_format('CREATE TABLE @I (LIKE @I INCLUDING DEFAULTS INCLUDING GENERATED '
-                   'INCLUDING CONSTRAINTS INCLUDING STORAGE)', part, table_name);
-    -- rows written for this month before it had a table of its own (generated columns are
-    -- computed again: they cannot be inserted)
+                            'INCLUDING CONSTRAINTS INCLUDING STORAGE)', part, table_name);
+    -- generated columns are computed again: they cannot be inserted
     SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
     FROM pg_attribute a
     WHERE a.attrelid = to_regclass(table_name) AND a.attnum > 0 AND NOT a.attisdropped
       AND a.attgenerated = '';
-    EXECUTE stat_sql_format('WITH moved AS (DELETE FROM @I WHERE @I >= @L AND @I < @L RETURNING *) '
-                   'INSERT INTO @I (@s) SELECT @s FROM moved',
-                   table_name || '_default', key_column, CAST(lo AS text), key_column, CAST(hi AS text),
-                   part, columns, columns);
+    EXECUTE stat_sql_format('WITH moved AS (DELETE FROM @I WHERE @I >= @L AND @I < @L '
+                            'RETURNING *) INSERT INTO @I (@s) SELECT @s FROM moved',
+                            source_table, key_column, CAST(lo AS text), key_column,
+                            CAST(hi AS text), part, columns, columns);
     -- the bounds as a constraint first: ATTACH then skips its scan of the new table
     EXECUTE stat_sql_format('ALTER TABLE @I ADD CONSTRAINT @I CHECK (@I >= @L AND @I < @L)',
-                   part, part || '_bounds', key_column, CAST(lo AS text), key_column,
-                   CAST(hi AS text));
-    PERFORM stat_create_partition_indexes(table_name, part,
-                                          'p' || to_char(lo AT TIME ZONE 'UTC', 'YYYY_MM'));
+                            part, part || '_bounds', key_column, CAST(lo AS text), key_column,
+                            CAST(hi AS text));
+    PERFORM stat_create_partition_indexes(table_name, part, month);
     EXECUTE stat_sql_format('ALTER TABLE @I ATTACH PARTITION @I FOR VALUES FROM (@L) TO (@L)',
-                   table_name, part, CAST(lo AS text), CAST(hi AS text));
+                            table_name, part, CAST(lo AS text), CAST(hi AS text));
     EXECUTE stat_sql_format('ALTER TABLE @I DROP CONSTRAINT @I', part, part || '_bounds');
+END
+$$;
+
+-- A catch-all partition of table_name (<table>_before: MINVALUE up to the first month,
+-- <table>_after: the month after the last one up to MAXVALUE) attached again with new
+-- bounds, after a check constraint proves its rows fit (ATTACH then skips its own scan).
+CREATE FUNCTION stat_attach_catch_all(table_name text, catch_all text, lo timestamptz,
+                                      hi timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    key_column text;
+BEGIN
+    SELECT p.key_column INTO STRICT key_column FROM partitioned_tables p
+    WHERE p.table_name = stat_attach_catch_all.table_name;
+    EXECUTE stat_sql_format('ALTER TABLE @I ADD CONSTRAINT @I CHECK (@s)', catch_all,
+                            catch_all || '_bounds',
+                            CASE WHEN lo IS NULL
+                                 THEN stat_sql_format('@I < @L', key_column, CAST(hi AS text))
+                                 ELSE stat_sql_format('@I >= @L', key_column, CAST(lo AS text))
+                            END);
+    EXECUTE stat_sql_format('ALTER TABLE @I ATTACH PARTITION @I FOR VALUES FROM (@s) TO (@s)',
+                            table_name, catch_all,
+                            coalesce(quote_literal(CAST(lo AS text)), 'MINVALUE'),
+                            coalesce(quote_literal(CAST(hi AS text)), 'MAXVALUE'));
+    EXECUTE stat_sql_format('ALTER TABLE @I DROP CONSTRAINT @I', catch_all,
+                            catch_all || '_bounds');
+END
+$$;
+
+-- The first month with a table of its own, and the month after the last one (NULLs if none).
+CREATE FUNCTION stat_month_range(table_name text, OUT first_month timestamptz,
+                                 OUT after_last timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT min(m), max(m) + interval '1 month'
+    FROM (SELECT CAST(to_date(right(c.relname, 7), 'YYYY_MM') AS timestamp)
+                 AT TIME ZONE 'UTC' AS m
+          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = to_regclass(table_name)
+            AND c.relname ~ '_p[0-9]{4}_[0-9]{2}$') months
+$$;
+
+-- The partition of table_name for the UTC month starting at lo; true if it was created.
+--
+-- queue_log and classified_calls have no DEFAULT partition: they are tiled from MINVALUE to
+-- MAXVALUE by <table>_before, the months (contiguous) and <table>_after. A default partition
+-- would make PostgreSQL merge every month for the look-ups that read backwards in time (an
+-- agent's last login before an hour: ORDER BY "time" DESC LIMIT 1), one index probe per
+-- month of history; range partitions alone are scanned in order, newest first, and stop at
+-- the first row: one probe, whatever the history (docs/scale.md). A month beyond either end
+-- is carved out of the catch-all, with every month between, so the months stay contiguous.
+-- Detaching the catch-all takes an ACCESS EXCLUSIVE lock on the table until the writing
+-- transaction ends: once a month (the daily raw_retention job creates next month ahead).
+--
+-- queue_log_rejects keeps a DEFAULT partition (its NULL hours can live nowhere else; nothing
+-- reads it backwards): a new month takes its rows from there.
+CREATE FUNCTION stat_create_month_partition(table_name text, lo timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    part text := table_name || '_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYY_MM');
+    first_month timestamptz;
+    after_last timestamptz;
+    month timestamptz;
+BEGIN
+    IF to_regclass(part) IS NOT NULL THEN
+        RETURN false;
+    END IF;
+    IF to_regclass(table_name || '_default') IS NOT NULL THEN
+        PERFORM stat_attach_month(table_name, lo, table_name || '_default');
+        RETURN true;
+    END IF;
+    SELECT r.first_month, r.after_last INTO first_month, after_last
+    FROM stat_month_range(table_name) r;
+    -- no month yet (the migration's first): <table>_after begins at lo
+    first_month := coalesce(first_month, lo);
+    after_last := coalesce(after_last, lo);
+    IF lo >= after_last THEN
+        EXECUTE stat_sql_format('ALTER TABLE @I DETACH PARTITION @I', table_name,
+                                table_name || '_after');
+        month := after_last;
+        WHILE month <= lo LOOP
+            PERFORM stat_attach_month(table_name, month, table_name || '_after');
+            month := ((month AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+        END LOOP;
+        PERFORM stat_attach_catch_all(table_name, table_name || '_after', month, NULL);
+    ELSIF lo < first_month THEN
+        EXECUTE stat_sql_format('ALTER TABLE @I DETACH PARTITION @I', table_name,
+                                table_name || '_before');
+        month := first_month;
+        WHILE month > lo LOOP
+            month := ((month AT TIME ZONE 'UTC') - interval '1 month') AT TIME ZONE 'UTC';
+            PERFORM stat_attach_month(table_name, month, table_name || '_before');
+        END LOOP;
+        PERFORM stat_attach_catch_all(table_name, table_name || '_before', NULL, month);
+    ELSE
+        RAISE EXCEPTION USING MESSAGE = stat_sql_format(
+            '@s has months from @s to @s but no table for @s', table_name,
+            CAST(first_month AS text), CAST(after_last AS text), part);
+    END IF;
     RETURN true;
 END
 $$;
@@ -162,6 +255,7 @@ DECLARE
     columns text;
     definition text;
     seq record;
+    catch_all text;
     first_month timestamptz;
     last_month timestamptz;
 BEGIN
@@ -200,19 +294,32 @@ BEGIN
             END IF;
             EXECUTE definition;
         END LOOP;
-        EXECUTE stat_sql_format('CREATE TABLE @I (LIKE @I INCLUDING DEFAULTS INCLUDING GENERATED '
-                                'INCLUDING CONSTRAINTS INCLUDING STORAGE)',
-                                t.table_name || '_default', t.table_name);
-        PERFORM stat_create_partition_indexes(t.table_name, t.table_name || '_default',
-                                              'default');
-        EXECUTE stat_sql_format('ALTER TABLE @I ATTACH PARTITION @I DEFAULT',
-                                t.table_name, t.table_name || '_default');
+        -- rejects: a DEFAULT partition (NULL hours); the others: the two catch-alls
+        FOR catch_all IN SELECT unnest(CASE WHEN t.table_name = 'queue_log_rejects'
+                                            THEN ARRAY['default']
+                                            ELSE ARRAY['before', 'after'] END) LOOP
+            EXECUTE stat_sql_format('CREATE TABLE @I (LIKE @I INCLUDING DEFAULTS '
+                                    'INCLUDING GENERATED INCLUDING CONSTRAINTS '
+                                    'INCLUDING STORAGE)',
+                                    t.table_name || '_' || catch_all, t.table_name);
+            PERFORM stat_create_partition_indexes(t.table_name, t.table_name || '_' || catch_all,
+                                                  catch_all);
+        END LOOP;
         -- a table per month of the rows held, and for this month and the next
         EXECUTE stat_sql_format('SELECT stat_month_start(min(@I)), stat_month_start(max(@I)) FROM @I',
                        t.key_column, t.key_column, old_name) INTO first_month, last_month;
         first_month := least(first_month, stat_month_start(now()));
         last_month := greatest(last_month,
                                stat_month_start(now() + interval '1 month'));
+        IF t.table_name = 'queue_log_rejects' THEN
+            EXECUTE stat_sql_format('ALTER TABLE @I ATTACH PARTITION @I DEFAULT',
+                                    t.table_name, t.table_name || '_default');
+        ELSE
+            PERFORM stat_attach_catch_all(t.table_name, t.table_name || '_before', NULL,
+                                          first_month);
+            PERFORM stat_attach_catch_all(t.table_name, t.table_name || '_after', first_month,
+                                          NULL);
+        END IF;
         WHILE first_month <= last_month LOOP
             PERFORM stat_create_month_partition(t.table_name, first_month);
             first_month := ((first_month AT TIME ZONE 'UTC') + interval '1 month')
