@@ -12,13 +12,14 @@
 -- index of a partitioned table, so a unique index without it gets it appended (the only one
 -- today is queue_log_rejects' primary key on id, a sequence: (id, hour) is as unique).
 --
--- Every table also gets a DEFAULT partition: rows with NULL hour in queue_log_rejects (lines
--- without a usable time) live there, and so would any row written for a month whose
--- partition does not exist yet, so that no write can ever fail for lack of a partition.
--- stat_prepare_hours(), called by every hourly write (warehouse/writes.py) under the
--- warehouse's write lock, creates the months of the hours it writes before the write (moving
--- into a new month's table any row the default partition held for it), and refuses hours of
--- a month whose raw rows retention dropped.
+-- No write can fail for lack of a partition: queue_log and classified_calls are tiled from
+-- MINVALUE to MAXVALUE (<table>_before, the months, <table>_after: range partitions only, so
+-- that PostgreSQL reads them in order, see stat_create_month_partition), and
+-- queue_log_rejects has a DEFAULT partition, where its rows with NULL hour (lines without a
+-- usable time) live. stat_prepare_hours(), called by every hourly write (warehouse/writes.py)
+-- under the warehouse's write lock, creates the months of the hours it writes before the
+-- write (moving into a new month's table any row a catch-all held for it), and refuses hours
+-- of a month whose raw rows retention dropped.
 --
 -- PostgreSQL 13 to 18: declarative partitioning, LIKE ... INCLUDING GENERATED (12+), ATTACH
 -- PARTITION with a default partition (11+), unique indexes on partitioned tables (11+).
