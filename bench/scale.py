@@ -4,7 +4,8 @@
     .venv/bin/python bench/scale.py history [--calls-per-day 2000] [--repeat 3] [--unpartitioned]
     .venv/bin/python bench/scale.py load [--sources 5] [--calls-per-day 10000] [--repeat 3]
 
-history  Is one hour's work independent of the history behind it? One year of queue_log
+history  Is one hour's work independent of the history behind it? One year of queue_log,
+         ending yesterday
          (../shared/tools/gen_queue_log.py, seeded) in a source table; two warehouses on one
          embedded PostgreSQL: one backfilled with the last 30 days only, one with the whole
          year (each one range run on the bulk instance, as `stat-pipeline compute` does).
@@ -14,7 +15,8 @@ history  Is one hour's work independent of the history behind it? One year of qu
          migration 0018 (the tables as before issue 17), for the comparison.
 history  runs each variant in a fresh process, so that both start alike.
 
-load     S PBXs x C calls a day, one day (a Monday), each PBX its own seeded log, source
+load     S PBXs x C calls a day, one day (the day before yesterday: the warehouse has the
+         months a live one has), each PBX its own seeded log, source
          database and warehouse database, all on ONE PostgreSQL server (the shared warehouse
          CPU), one Dagster instance in PostgreSQL. Every hour of the day is run for every PBX
          as its own one-hour run (what the sensor launches), in hour order: wall and SQL time
@@ -121,9 +123,12 @@ def history_variant(calls_per_day: int, repeat: int, partitioned: bool) -> dict:
     from stat_pipeline.sources import PostgresQueueLogSource
     from stat_pipeline.warehouse.embedded import EmbeddedPostgres
 
-    data = generate(f"scale-year-{calls_per_day}",
+    # the year ends yesterday: the warehouse then has the months a live one has (the
+    # migration creates this month and the next; the months are contiguous)
+    start_date = (dt.date.today() - dt.timedelta(days=366)).isoformat()
+    data = generate(f"scale-year-{calls_per_day}-{start_date}",
                     ["--days", "365", "--calls-per-day", str(calls_per_day), "--queues", "10",
-                     "--agents", "50", "--seed", "8", "--start-date", "2024-01-01"])
+                     "--agents", "50", "--seed", "8", "--start-date", start_date])
     figures: dict = {"variant": "partitioned" if partitioned else "unpartitioned",
                      "calls_per_day": calls_per_day}
     with tempfile.TemporaryDirectory(prefix="stat-scale-") as tmp, ExitStack() as stack:
@@ -211,7 +216,10 @@ def load_day(sources: int, calls_per_day: int) -> dict:
     from stat_pipeline.sources import PostgresQueueLogSource
     from stat_pipeline.warehouse.embedded import EmbeddedPostgres
 
-    day = dt.datetime(2024, 3, 4, tzinfo=dt.timezone.utc)  # a Monday
+    # the day before yesterday: a live warehouse's months (see history_variant)
+    today = dt.date.today()
+    day = dt.datetime(today.year, today.month, today.day, tzinfo=dt.timezone.utc) \
+        - dt.timedelta(days=2)
     runs = []
     with tempfile.TemporaryDirectory(prefix="stat-load-") as tmp, ExitStack() as stack:
         tmp = Path(tmp)
@@ -220,7 +228,7 @@ def load_day(sources: int, calls_per_day: int) -> dict:
         instance = stack.enter_context(bulk_instance(pg.url("dagster"), tmp / "home"))
         pbx = []
         for i in range(sources):
-            data = generate(f"scale-pbx{i}-{calls_per_day}",
+            data = generate(f"scale-pbx{i}-{calls_per_day}-{day.date().isoformat()}",
                             ["--days", "1", "--calls-per-day", str(calls_per_day),
                              "--queues", "10", "--agents", "60", "--seed", str(100 + i),
                              "--start-date", day.date().isoformat()])
