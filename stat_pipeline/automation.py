@@ -52,6 +52,7 @@ from stat_pipeline.healing import MAX_RUNTIME_SECONDS, healing
 from stat_pipeline.partitions import KEY_FORMAT, hour_floor
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sources import QueueLogSource
+from stat_pipeline.sources.config import SOURCE_TAG, SourceSet
 from stat_pipeline.touched_hours import TouchedHoursTimeout
 
 HOUR = dt.timedelta(hours=1)
@@ -265,30 +266,56 @@ def _write_cursor(row_id: int, closed_through: dt.datetime, position: Optional[s
     return json.dumps(state)
 
 
-def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
+def _source_tagged(requests: list[dg.RunRequest], source_name: Optional[str]
+                   ) -> list[dg.RunRequest]:
+    """A per-source sensor's requests: tagged with its source (the run then works on that
+    source's rows only, sources/config.py), run keys prefixed (unique across sensors)."""
+    if source_name is None:
+        return requests
+    return [r.with_replaced_attrs(
+        run_key=f"{source_name}:{r.run_key}" if r.run_key else None,
+        tags={**r.tags, SOURCE_TAG: source_name}) for r in requests]
+
+
+def _reader(source: QueueLogSource, source_name: Optional[str]) -> QueueLogSource:
+    """What a sensor reads: the one source, or its member of a sources file."""
+    if source_name is None:
+        return source
+    if not isinstance(source, SourceSet):
+        raise TypeError(f"sensor of source {source_name}: the code location has no sources file")
+    return source.member(source_name).source
+
+
+def new_rows_sensor(job_name: str, partitions: dg.TimeWindowPartitionsDefinition,
+                    source_name: Optional[str] = None) -> dg.SensorDefinition:
+    """The new-rows sensor of one source: ``queue_log_new_rows`` for the one-source shorthand,
+    ``queue_log_new_rows_<name>`` for each source of a sources file (own cursor, own tick
+    messages; its runs are tagged with the source)."""
     first_partition = partitions.start.astimezone(dt.timezone.utc)
     partitions_end = partitions.end.astimezone(dt.timezone.utc) if partitions.end else None
+    of_source = f" Source: {source_name}." if source_name else ""
 
     @dg.sensor(
-        name="queue_log_new_rows",
+        name="queue_log_new_rows" + (f"_{source_name}" if source_name else ""),
         job_name=job_name,
         minimum_interval_seconds=int(os.environ.get("STAT_SENSOR_INTERVAL_SECONDS", "30")),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Requests the hours touched by new source rows (also late rows for old "
                     "hours, and the start hours of the calls they complete). Watches a "
                     "database table or an Asterisk flat file (tailed, rotations followed); "
-                    "a CSV export or a MySQL dump cannot be watched (skipped).",
+                    "a CSV export or a MySQL dump cannot be watched (skipped)." + of_source,
     )
     def queue_log_new_rows(context: dg.SensorEvaluationContext, source: QueueLogSource,
                            warehouse: Warehouse):
         cursor, closed_through, position = _read_cursor(context.cursor)
+        reader = _reader(source, source_name)
         try:
             # the warehouse is a file source's scratch database, where its lines are parsed
             try:
-                new = source.new_rows(cursor, position, BATCH_ROWS, LOOKAHEAD_HOURS, warehouse)
+                new = reader.new_rows(cursor, position, BATCH_ROWS, LOOKAHEAD_HOURS, warehouse)
             except TouchedHoursTimeout as exc:  # a slow source: a smaller batch, this tick
                 context.log.warning(f"{exc}; reading {BATCH_ROWS // 8} rows instead")
-                new = source.new_rows(cursor, position, BATCH_ROWS // 8, LOOKAHEAD_HOURS,
+                new = reader.new_rows(cursor, position, BATCH_ROWS // 8, LOOKAHEAD_HOURS,
                                       warehouse)
         except NotImplementedError as exc:  # a CSV export or a dump: no new rows to wait for
             return dg.SkipReason(f"{exc}; turn on the schedule hourly_safety_net instead")
@@ -305,7 +332,8 @@ def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
         swept = {h for h in hours if closed_through is not None and h > closed_through}
         full, agent_only = split_agent_only(hours, set(per_hour) | swept, lookahead)
         agent_runs = agent_requests(agent_only, max_id)
-        requests = requests_for(full, max_id, lookahead, per_hour) + agent_runs
+        requests = _source_tagged(
+            requests_for(full, max_id, lookahead, per_hour) + agent_runs, source_name)
         state = _write_cursor(new_cursor, new_closed, new.resume_at(new_cursor))
         if counts["rows_without_plausible_time"]:
             context.log.warning(
@@ -329,6 +357,19 @@ def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
         context.log.info(message)
         return dg.SensorResult(run_requests=requests, cursor=state)
 
+    return queue_log_new_rows
+
+
+def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition,
+               source_names: Optional[list[str]] = None):
+    """The sensors and schedules: per source of a sources file (``source_names``) a new-rows
+    sensor and a healing sensor; for the one-source shorthand, one of each (today's names)."""
+    first_partition = partitions.start.astimezone(dt.timezone.utc)
+    lookahead = dt.timedelta(hours=LOOKAHEAD_HOURS)
+    sensors = [sensor for name in (source_names or [None])
+               for sensor in (new_rows_sensor(job_name, partitions, name),
+                              healing(job_name, partitions, lookahead, name))]
+
     @dg.schedule(
         name="hourly_safety_net",
         job_name=job_name,
@@ -343,5 +384,4 @@ def automation(job_name: str, partitions: dg.TimeWindowPartitionsDefinition):
         first = max(last - 2 * HOUR, first_partition)
         return range_request(first, last, f"schedule-{last:%Y%m%d%H}", "schedule")
 
-    return [queue_log_new_rows, healing(job_name, partitions,
-                                        dt.timedelta(hours=LOOKAHEAD_HOURS))], [hourly_safety_net]
+    return sensors, [hourly_safety_net]

@@ -1,6 +1,10 @@
 """The Dagster code location: ``dagster dev -w workspace.yaml`` loads ``defs`` from here.
 
 Configuration comes from the environment (never from files in the repo):
+  STAT_SOURCES_FILE      several PBXs, one warehouse: a YAML list of sources (README "Several
+                         PBXs, one warehouse", examples/sources.yml; sources/config.py). The
+                         STAT_SOURCE_* / STAT_CONFD_* variables below are then unused: they
+                         are the one-source shorthand
   STAT_WAREHOUSE_URL     our PostgreSQL (SQLAlchemy URL) — the demo command sets it
   STAT_SOURCE_URL        Wazo's asterisk database, read-only account (a secret: EnvVar)
   STAT_SOURCE_FILE       or a queue_log file instead of a database: Asterisk's flat file (a
@@ -40,6 +44,7 @@ from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.retention import raw_retention_job, retention_schedule
 from stat_pipeline.sources import (CsvQueueLogSource, PostgresQueueLogSource, QueueLogSource,
                                    file_source)
+from stat_pipeline.sources.config import SourceSet, read_sources_file
 from stat_pipeline.sources.wazo_config import schema_of
 
 # BackfillPolicy.single_run() is "beta" in 1.13; it is what makes a range one run, and we
@@ -83,9 +88,27 @@ def wazo_config_from_env(source: QueueLogSource) -> WazoConfig:
 def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
                       source: Optional[QueueLogSource] = None,
                       warehouse: Optional[Warehouse] = None,
-                      wazo_config: Optional[WazoConfig] = None) -> dg.Definitions:
+                      wazo_config: Optional[WazoConfig] = None,
+                      sources_file: Optional[str] = None) -> dg.Definitions:
+    """``sources_file`` (else STAT_SOURCES_FILE when no ``source`` is given): several PBXs;
+    it is validated now (a bad file fails the code location's load in one line) and re-read
+    by every run and tick. Its sources' names are fixed at load: adding a PBX is an edit of
+    the file and a reload of the code location (its new sensors appear)."""
+    if isinstance(source, SourceSet):
+        sources_file = source.sources_file
+    # the deployment's own configuration (not a test's or a command's source)
+    from_environment = source is None
+    if sources_file is None and source is None:
+        sources_file = os.environ.get("STAT_SOURCES_FILE") or None
+    source_names = None
+    if sources_file:
+        source_names = [spec.name for spec in read_sources_file(sources_file)]
+        source = SourceSet(sources_file=sources_file,
+                           until=source.until if source is not None else None)
+        wazo_config = wazo_config or WazoConfig()  # unused: each source has its own
+    # (with a sources file: STAT_PARTITIONS_START, else the warehouse's earliest hour)
     partitions = partitions or hourly_partitions(
-        start=partitions_start_from_env() if source is None else None)
+        start=partitions_start_from_env() if from_environment else None)
     assets = [*queue_log_assets(partitions), *call_assets(partitions),
               *queue_stats_assets(partitions), *agent_assets(partitions), *dimension_assets()]
     # The checks are left out of the job's selection, not out of its runs: they are still
@@ -98,7 +121,7 @@ def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
         DIMENSIONS_JOB, selection=dg.AssetSelection.assets("stat_queue", "stat_agent"),
         description="Re-read the Wazo config (confd.json, wazo-confd or Wazo's tables) into "
                     "stat_queue / stat_agent.")
-    sensors, schedules = automation(HOURLY_JOB, partitions)
+    sensors, schedules = automation(HOURLY_JOB, partitions, source_names)
     # Deleted queues and agents, tenant moves: nothing in queue_log says so, the schedule
     # does. (New names are caught at once: an hourly run re-reads a live config first.)
     schedules = [*schedules, dg.ScheduleDefinition(

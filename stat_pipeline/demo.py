@@ -91,7 +91,8 @@ def run_demo(state_dir: Path, port: int = 3000, ui: bool = True, api_port: int =
         first, last = _load_sample(pg.url("asterisk"), yesterday)
         for own in ("STAT_WAREHOUSE_URL", INSTANCE_URL_VARIABLE, "STAT_SOURCE_FILE",
                     "STAT_SOURCE_CSV", "STAT_SOURCE_TABLE", "STAT_CONFD_JSON", "STAT_CONFD_URL",
-                    "STAT_CONFD_TOKEN", "STAT_MASTER_TENANT", "STAT_WAZO_TABLES"):
+                    "STAT_CONFD_TOKEN", "STAT_MASTER_TENANT", "STAT_WAZO_TABLES",
+                    "STAT_SOURCES_FILE"):
             os.environ.pop(own, None)  # the demo's databases, not a deployment's
         os.environ.update({
             "STAT_SOURCE_URL": pg.url("asterisk").replace("postgres@", "stat_reader@"),

@@ -39,6 +39,7 @@ from sqlalchemy import text
 from stat_pipeline.partitions import KEY_FORMAT
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sources import QueueLogSource
+from stat_pipeline.sources.config import SOURCE_TAG
 
 HOUR = dt.timedelta(hours=1)
 RANGE_START = "dagster/asset_partition_range_start"
@@ -66,12 +67,15 @@ UPSTREAM = {
 }
 
 _LEDGER_STALE = text("""
-    -- hours whose asset is older than (or missing next to) one it reads
+    -- hours whose asset is older than (or missing next to) one it reads, of one source (the
+    -- ledger is per source, migration 0017) or, :source NULL, of any
     SELECT up.hour, max(up.written_at) AS written_at
     FROM partition_writes up
     JOIN (VALUES {edges}) AS e(asset, upstream) ON e.upstream = up.asset
-    LEFT JOIN partition_writes down ON down.asset = e.asset AND down.hour = up.hour
+    LEFT JOIN partition_writes down
+           ON down.asset = e.asset AND down.source = up.source AND down.hour = up.hour
     WHERE up.hour >= :first AND up.hour < :end
+      AND (CAST(:source AS text) IS NULL OR up.source = :source)
       AND (down.hour IS NULL OR down.written_at < up.written_at)
     GROUP BY up.hour
     ORDER BY 1""".replace("{edges}", ", ".join(
@@ -176,12 +180,18 @@ def source_unreachable(source: QueueLogSource) -> Optional[str]:
         engine.dispose()
 
 
-def _run_infos(instance: dg.DagsterInstance, job_name: str, since: dt.datetime) -> list[RunInfo]:
+def _run_infos(instance: dg.DagsterInstance, job_name: str, since: dt.datetime,
+               source_name: Optional[str] = None) -> list[RunInfo]:
     """The runs that matter, not every run of the week (the sensor makes one per tick): the
     failed ones since ``since``, the active ones, and the successful ones created after the
-    first of those failures."""
+    first of those failures. For one source of a sources file: the runs of that source
+    (tagged with it) and the untagged ones (they do every source)."""
     def records(**filters):
-        return instance.get_run_records(dg.RunsFilter(job_name=job_name, **filters))
+        found = instance.get_run_records(dg.RunsFilter(job_name=job_name, **filters))
+        if source_name is None:
+            return found
+        return [r for r in found
+                if r.dagster_run.tags.get(SOURCE_TAG, source_name) == source_name]
 
     found = records(statuses=FAILED, created_after=since) + records(statuses=ACTIVE)
     failed = [r.create_timestamp for r in found if r.dagster_run.status in FAILED]
@@ -198,37 +208,44 @@ def _is_full_chain(selection) -> bool:
     return not selection or selection != {dg.AssetKey(AGENT_ASSET)}
 
 
-def ledger_stale(warehouse: Warehouse, first: dt.datetime, end: dt.datetime
-                 ) -> dict[dt.datetime, dt.datetime]:
-    """{hour: when its newest upstream was written} for the half-written hours."""
+def ledger_stale(warehouse: Warehouse, first: dt.datetime, end: dt.datetime,
+                 source_name: Optional[str] = None) -> dict[dt.datetime, dt.datetime]:
+    """{hour: when its newest upstream was written} for the half-written hours (of
+    ``source_name``'s rows; None: of any source)."""
     with warehouse.engine().connect() as conn:
         return {h.astimezone(dt.timezone.utc): w for h, w in
-                conn.execute(_LEDGER_STALE, {"first": first, "end": end})}
+                conn.execute(_LEDGER_STALE, {"first": first, "end": end,
+                                             "source": source_name})}
 
 
 def healing(job_name: str, partitions: dg.TimeWindowPartitionsDefinition,
-            lookahead: dt.timedelta) -> dg.SensorDefinition:
-    from stat_pipeline.automation import requests_for
+            lookahead: dt.timedelta, source_name: Optional[str] = None) -> dg.SensorDefinition:
+    """The healing sensor: ``stale_hours`` for the one-source shorthand; for each source of
+    a sources file ``stale_hours_<name>``, which heals that source's hours alone (its runs,
+    the untagged ones, its ledger rows), waits while that source is unreachable, and
+    requests runs tagged with it: a PBX that is down holds back none of the others."""
+    from stat_pipeline.automation import _reader, _source_tagged, requests_for
 
     first_partition = partitions.start.astimezone(dt.timezone.utc)
     partitions_end = partitions.end.astimezone(dt.timezone.utc) if partitions.end else None
 
     @dg.sensor(
-        name="stale_hours",
+        name="stale_hours" + (f"_{source_name}" if source_name else ""),
         job_name=job_name,
         minimum_interval_seconds=int(os.environ.get("STAT_HEAL_INTERVAL_SECONDS", "60")),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Self-healing: re-requests the hours whose last run failed or was "
                     "canceled, and those the warehouse shows half-written (copied but not "
                     "classified), at most STAT_HEAL_MAX_ATTEMPTS times; waits while the "
-                    "source is unreachable. Its tick message names the hours out of date.",
+                    "source is unreachable. Its tick message names the hours out of date."
+                    + (f" Source: {source_name}." if source_name else ""),
     )
     def stale_hours(context: dg.SensorEvaluationContext, source: QueueLogSource,
                     warehouse: Warehouse):
         now = dt.datetime.now(dt.timezone.utc)
-        runs = _run_infos(context.instance, job_name, now - LOOKBACK)
+        runs = _run_infos(context.instance, job_name, now - LOOKBACK, source_name)
         # the whole ledger (one row per asset and hour: a year is 44,000 rows, by its key)
-        ledger = ledger_stale(warehouse, first_partition, partitions_end or now)
+        ledger = ledger_stale(warehouse, first_partition, partitions_end or now, source_name)
         stale = find_stale(runs, ledger)
         notes = []
         if stale.given_up:
@@ -240,7 +257,7 @@ def healing(job_name: str, partitions: dg.TimeWindowPartitionsDefinition,
             return dg.SkipReason("; ".join(notes) or
                                  f"every hour is up to date ({len(runs)} run(s) examined)")
         out_of_date = f"{len(stale.hours)} hour(s) out of date: {describe(stale.hours)}"
-        reason = source_unreachable(source)
+        reason = source_unreachable(_reader(source, source_name))
         if reason:
             message = (f"{out_of_date}; waiting for the source ({reason}): no attempt spent")
             context.log.warning(message)
@@ -260,6 +277,6 @@ def healing(job_name: str, partitions: dg.TimeWindowPartitionsDefinition,
                 **request.tags, ATTEMPT_TAG: str(attempt), HEALS_TAG: ",".join(causes)[:200],
                 "stat_pipeline/reason": f"heal, attempt {attempt}/{MAX_ATTEMPTS}"}))
         context.log.warning(f"{out_of_date}; requesting {len(requests)} run(s)")
-        return dg.SensorResult(run_requests=requests)
+        return dg.SensorResult(run_requests=_source_tagged(requests, source_name))
 
     return stale_hours

@@ -25,6 +25,19 @@ CREATE TABLE IF NOT EXISTS asterisk.queue_log (
 """
 
 
+def log_rows(engine, rows: Iterable[Sequence]) -> None:
+    """Insert rows (time, callid, queuename, agent, event, data1, ..., data5; data optional)
+    into the Wazo-like table asterisk.queue_log of ``engine``'s database."""
+    with engine.begin() as conn:
+        for row in rows:
+            values = list(row) + [""] * (10 - len(row))
+            conn.execute(text(
+                'INSERT INTO asterisk.queue_log ("time", callid, queuename, agent, event, '
+                "data1, data2, data3, data4, data5) VALUES (:t, :c, :q, :a, :e, :d1, :d2, "
+                ":d3, :d4, :d5)"), dict(zip(("t", "c", "q", "a", "e", "d1", "d2", "d3",
+                                             "d4", "d5"), values)))
+
+
 def at(hhmmss: str, day: dt.datetime = DAY) -> dt.datetime:
     h, m, s = (float(x) for x in hhmmss.split(":"))
     return day + dt.timedelta(hours=h, minutes=m, seconds=s)
@@ -58,14 +71,7 @@ class CallCentre:
 
     def log(self, *rows: Sequence) -> None:
         """rows: (time, callid, queuename, agent, event, data1, ..., data5), data optional."""
-        with self.engine.begin() as conn:
-            for row in rows:
-                values = list(row) + [""] * (10 - len(row))
-                conn.execute(text(
-                    'INSERT INTO asterisk.queue_log ("time", callid, queuename, agent, event, '
-                    "data1, data2, data3, data4, data5) VALUES (:t, :c, :q, :a, :e, :d1, :d2, "
-                    ":d3, :d4, :d5)"), dict(zip(("t", "c", "q", "a", "e", "d1", "d2", "d3",
-                                                 "d4", "d5"), values)))
+        log_rows(self.engine, rows)
 
     def run(self, first: str, last: Optional[str] = None,
             assets: Optional[Iterable[str]] = None) -> dg.ExecuteInProcessResult:

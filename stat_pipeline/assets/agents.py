@@ -19,7 +19,9 @@ from stat_pipeline.assets.policies import hourly
 from stat_pipeline.assets.run_metadata import by_hour, report
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import QueueLogSource
+from stat_pipeline.sources.config import run_members
 from stat_pipeline.sql import query
+from stat_pipeline.warehouse.scope import source_scope
 from stat_pipeline.warehouse.writes import partition_write
 
 
@@ -110,13 +112,18 @@ def agent_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
                             warehouse: Warehouse, wazo_config: WazoConfig,
                             source: QueueLogSource) -> dg.MaterializeResult:
         start, end = context.partition_time_window
-        horizon = (dt.datetime.fromisoformat(source.until) if source.until
-                   else dt.datetime.now(dt.timezone.utc))
+        members = run_members(context, source, wazo_config)
         with warehouse.engine().begin() as conn:
-            partition_write(conn, "stat_agent_periodic", start, end, context.run.run_id)
-            sync = compute_agent_hours(conn, wazo_config, start, end, horizon,
-                                       config.wrapup_lookback_hours)
-            report_config_changes(context, conn, sync)
+            partition_write(conn, "stat_agent_periodic", start, end, context.run.run_id,
+                            [m.name for m in members])
+            for member in members:  # each source's agents, on its rows (scope.py)
+                until = member.source.until
+                horizon = (dt.datetime.fromisoformat(until) if until
+                           else dt.datetime.now(dt.timezone.utc))
+                with source_scope(conn, member.name):
+                    sync = compute_agent_hours(conn, member.config, start, end, horizon,
+                                               config.wrapup_lookback_hours)
+                    report_config_changes(context, conn, sync, member.name)
             report(context, conn, _figures)
         return dg.MaterializeResult()
 

@@ -16,10 +16,12 @@ from pydantic import Field
 
 from stat_pipeline.assets.dimensions import report_config_changes, sync_dimensions
 from stat_pipeline.assets.policies import hourly, subsettable_asset
-from stat_pipeline.assets.run_metadata import by_hour, check_outcomes, report
+from stat_pipeline.assets.run_metadata import by_hour, check_outcomes, merge_checks, report
 from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import QueueLogSource
+from stat_pipeline.sources.config import run_members
 from stat_pipeline.sql import analyze_after_bulk, query
+from stat_pipeline.warehouse.scope import source_scope
 from stat_pipeline.warehouse.writes import partition_write
 
 WAZO_STATUSES = ("answered", "abandoned", "timeout", "leaveempty", "full", "closed",
@@ -169,24 +171,31 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
                     "that decided it.",
     )
     def classified_calls(context: dg.AssetExecutionContext, config: ClassifyConfig,
-                         warehouse: Warehouse, source: QueueLogSource):
+                         warehouse: Warehouse, source: QueueLogSource, wazo_config: WazoConfig):
         start, end = context.partition_time_window
-        horizon = (dt.datetime.fromisoformat(source.until) if source.until
-                   else dt.datetime.now(dt.timezone.utc))
-        params = {"start": start, "end": end, "horizon": horizon,
-                  "lookahead": f"{config.lookahead_hours} hours",
-                  "durations_from": config.durations_from}
+        members = run_members(context, source, wazo_config)
+        checks = []
         with warehouse.engine().begin() as conn:
-            partition_write(conn, "classified_calls", start, end, context.run.run_id)
-            conn.execute(_q("clear_calls"), params)
-            calls = conn.execute(query(__file__, "classify_calls.sql"), params).rowcount
-            analyze_after_bulk(conn, "classified_calls", calls)
-            conn.execute(_q("clear_rejects"), params)
-            conn.execute(query(__file__, "classify_rejects.sql"), params)
-            checks = _checks(conn, params, config.lookahead_hours, config.skew_warning_seconds)
-            report(context, conn, _classified_figures)
+            partition_write(conn, "classified_calls", start, end, context.run.run_id,
+                            [m.name for m in members])
+            for member in members:  # the same statements, on each source's rows (scope.py)
+                until = member.source.until
+                horizon = (dt.datetime.fromisoformat(until) if until
+                           else dt.datetime.now(dt.timezone.utc))
+                params = {"start": start, "end": end, "horizon": horizon,
+                          "lookahead": f"{config.lookahead_hours} hours",
+                          "durations_from": config.durations_from}
+                with source_scope(conn, member.name) as scope:
+                    conn.execute(_q("clear_calls"), params)
+                    calls = conn.execute(query(__file__, "classify_calls.sql"), params).rowcount
+                    analyze_after_bulk(conn, scope.table("classified_calls"), calls)
+                    conn.execute(_q("clear_rejects"), params)
+                    conn.execute(query(__file__, "classify_rejects.sql"), params)
+                    checks.append((member.name, _checks(conn, params, config.lookahead_hours,
+                                                        config.skew_warning_seconds)))
+            report(context, conn, _classified_figures)  # every source of the hours
         yield dg.MaterializeResult()
-        yield from check_outcomes(context, checks)
+        yield from check_outcomes(context, merge_checks(checks))
 
     @dg.asset(
         name="stat_call_on_queue",
@@ -196,16 +205,21 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
                     "whose time is in the hour.",
     )
     def stat_call_on_queue(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                           source: QueueLogSource,
                            wazo_config: WazoConfig) -> dg.MaterializeResult:
         start, end = context.partition_time_window
         params = {"start": start, "end": end}
+        members = run_members(context, source, wazo_config)
         with warehouse.engine().begin() as conn:
-            partition_write(conn, "stat_call_on_queue", start, end, context.run.run_id)
-            sync = sync_dimensions(conn, wazo_config, start, end, refresh=False)
-            report_config_changes(context, conn, sync)
-            conn.execute(_q("clear_stat_calls"), params)
-            rows = conn.execute(query(__file__, "stat_call_on_queue.sql"), params).rowcount
-            analyze_after_bulk(conn, "stat_call_on_queue", rows)
+            partition_write(conn, "stat_call_on_queue", start, end, context.run.run_id,
+                            [m.name for m in members])
+            for member in members:
+                with source_scope(conn, member.name) as scope:
+                    sync = sync_dimensions(conn, member.config, start, end, refresh=False)
+                    report_config_changes(context, conn, sync, member.name)
+                    conn.execute(_q("clear_stat_calls"), params)
+                    rows = conn.execute(query(__file__, "stat_call_on_queue.sql"), params).rowcount
+                    analyze_after_bulk(conn, scope.table("stat_call_on_queue"), rows)
             report(context, conn, _stat_call_figures)
         return dg.MaterializeResult()
 

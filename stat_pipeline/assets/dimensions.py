@@ -14,8 +14,12 @@ from typing import Any, Optional
 
 import dagster as dg
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 
-from stat_pipeline.resources import LIVE_ORIGINS, Warehouse, WazoConfig
+from stat_pipeline.resources import LIVE_ORIGINS, ConfigError, Warehouse, WazoConfig
+from stat_pipeline.sources import QueueLogSource
+from stat_pipeline.sources.config import run_members
+from stat_pipeline.warehouse.scope import source_scope
 from stat_pipeline.sql import query
 from stat_pipeline.warehouse.writes import lock_warehouse
 
@@ -204,15 +208,35 @@ def dimension_metadata(conn: Connection, sync: DimensionSync) -> dict[str, dict[
     }
 
 
-def report_config_changes(context, conn: Connection, sync: DimensionSync) -> None:
+def report_config_changes(context, conn: Connection, sync: DimensionSync,
+                          source_name: Optional[str] = None) -> None:
     """From an hourly asset: a config re-read there (a name unknown to the stored config)
     that changed something is a new state of the dimensions, shown on their own pages
-    like one of their runs."""
+    like one of their runs (in a source's scope: that source's rows, and its name)."""
     if not (sync.refreshed and sync.changes and sync.origin in LIVE_ORIGINS):
         return
-    context.log.info(f"Wazo config re-read ({sync.reason}): {len(sync.changes)} changes")
+    of = f" of source {source_name}" if source_name else ""
+    context.log.info(f"Wazo config{of} re-read ({sync.reason}): {len(sync.changes)} changes")
     for key, metadata in dimension_metadata(conn, sync).items():
+        if source_name:
+            metadata = {"source": source_name, **metadata}
         context.log_event(dg.AssetMaterialization(asset_key=key, metadata=metadata))
+
+
+def merge_metadata(per_source: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A dimension asset's metadata for a run of several sources: the row counts summed,
+    each source's figures and tables under ``<source>/<entry>`` (one source: unchanged)."""
+    if len(per_source) == 1:
+        return next(iter(per_source.values()))
+    merged: dict[str, Any] = {}
+    for name, metadata in per_source.items():
+        for key, value in metadata.items():
+            if key in ("dagster/row_count", "live_queues", "live_agents"):
+                merged[key] = merged.get(key, 0) + value
+            else:
+                merged[f"{name}/{key}"] = value
+    merged["sources"] = ", ".join(per_source)
+    return merged
 
 
 def dimension_assets() -> list[dg.AssetsDefinition]:
@@ -231,11 +255,32 @@ def dimension_assets() -> list[dg.AssetsDefinition]:
                                      "the agents and contexts."),
         ],
     )
-    def dimensions(warehouse: Warehouse, wazo_config: WazoConfig):
-        with warehouse.engine().begin() as conn:
-            sync = sync_dimensions(conn, wazo_config)
-            metadata = dimension_metadata(conn, sync)
-        for key, values in metadata.items():
-            yield dg.MaterializeResult(asset_key=key, metadata=values)
+    def dimensions(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                   source: QueueLogSource, wazo_config: WazoConfig):
+        members = run_members(context, source, wazo_config)
+        per_source: dict[str, dict[str, dict[str, Any]]] = {}
+        failed: dict[str, str] = {}
+        for member in members:
+            # one transaction per source: with several PBXs, one whose config cannot be read
+            # (its database down, wazo-confd unreachable) leaves the others' refreshed
+            try:
+                with warehouse.engine().begin() as conn:
+                    with source_scope(conn, member.name):  # each PBX's own rows and config
+                        sync = sync_dimensions(conn, member.config)
+                        per_source[member.name] = dimension_metadata(conn, sync)
+            except (ConfigError, OperationalError) as exc:
+                if len(members) == 1:
+                    raise
+                failed[member.name] = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                context.log.warning(f"source {member.name}: config not refreshed: "
+                                    f"{failed[member.name]}")
+        if not per_source:
+            raise dg.Failure(description="no source's config could be read: " + "; ".join(
+                f"{name}: {why}" for name, why in failed.items()))
+        for key in ("stat_queue", "stat_agent"):
+            metadata = merge_metadata({name: m[key] for name, m in per_source.items()})
+            if failed:
+                metadata = {**metadata, "sources_not_refreshed": dg.MetadataValue.json(failed)}
+            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
     return [dimensions]

@@ -1,9 +1,15 @@
 -- The dimension rules of wazo-stat (wazo_stat_algorithm.md section 4), set-based.
 -- Statements run in this order inside the caller's transaction, after store_config.
 
+-- The statements run in a source's scope (warehouse/scope.py): confd_snapshot, stat_queue,
+-- stat_agent, queue_log and classified_calls are that source's rows; an INSERT writes its
+-- name. So the rules apply per source: `sales` of two PBXs are two rows, each renamed,
+-- deleted and re-created by its own PBX's config only.
+
 -- name: store_config
-INSERT INTO confd_snapshot (singleton, document) VALUES (true, CAST(:document AS jsonb))
-ON CONFLICT (singleton) DO UPDATE SET document = EXCLUDED.document, loaded_at = now()
+-- one stored config per source (migration 0017)
+INSERT INTO confd_snapshot (document) VALUES (CAST(:document AS jsonb))
+ON CONFLICT (source) DO UPDATE SET document = EXCLUDED.document, loaded_at = now()
 
 -- name: clear_config
 DELETE FROM confd_snapshot

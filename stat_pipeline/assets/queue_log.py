@@ -4,9 +4,11 @@ import dagster as dg
 
 from stat_pipeline.assets.policies import hourly
 from stat_pipeline.assets.run_metadata import by_hour, report
-from stat_pipeline.resources import Warehouse
+from stat_pipeline.resources import Warehouse, WazoConfig
 from stat_pipeline.sources import QueueLogSource
+from stat_pipeline.sources.config import run_members
 from stat_pipeline.sql import analyze, analyze_after_bulk, query
+from stat_pipeline.warehouse.scope import drop_temp_created_since, temp_relations
 from stat_pipeline.warehouse.writes import partition_write
 
 
@@ -14,8 +16,8 @@ def _q(name: str):
     return query(__file__, "queue_log.sql", name)
 
 
-def _figures(conn, source_name: str, start, end):
-    params = {"source": source_name, "start": start, "end": end}
+def _figures(conn, source_names: list[str], start, end):
+    params = {"sources": source_names, "start": start, "end": end}
     by_event = by_hour(conn.execute(_q("summary"), params))
     lateness = {hour: rows[0] for hour, rows in by_hour(conn.execute(_q("lateness"), params)).items()}
 
@@ -30,6 +32,40 @@ def _figures(conn, source_name: str, start, end):
     return of
 
 
+_COUNTS = ("rows_read", "rows_copied", "rows_kept_aside", "rows_without_time",
+           "duplicate_rows_removed")
+
+
+def _copy(context, conn, source: QueueLogSource, source_name: str, start, end, locked: bool,
+          names: list[str]) -> dict[str, int]:
+    """Replace ``source_name``'s rows of [start, end) in queue_log (and its ingest rejects)
+    by what the source holds now; the counts of the conservation law."""
+    params = {"source": source_name, "start": start, "end": end}
+    before = temp_relations(conn)
+    source.stage(conn, start, end)
+    # conservation: rows read = rows copied + rows kept aside (timeless, duplicates)
+    read = conn.exec_driver_sql("SELECT count(*) FROM incoming_queue_log").scalar()
+    # a temporary table is never auto-analyzed, and without statistics the planner
+    # takes the hour's rows for a handful (nested loops over a backfill's rows)
+    analyze(conn, "incoming_queue_log", coarse=True)
+    conn.execute(_q("hash_rows"), params)
+    conn.execute(_q("find_duplicates"), params)
+    # Everything above touched only this transaction's temporary tables (reading the
+    # source may take seconds): the warehouse's write lock is held from here to the
+    # commit, for the warehouse work alone. (With several sources, the next ones are read
+    # under the lock: an untagged run; the sensors' runs read one source.)
+    if not locked:
+        partition_write(conn, "queue_log", start, end, context.run.run_id, names)
+    copied = conn.execute(_q("replace_rows"), params).rowcount
+    analyze_after_bulk(conn, "queue_log", copied, coarse=True)
+    conn.execute(_q("clear_rejects"), params)
+    rejected = conn.execute(_q("record_rejects"), params).rowcount
+    duplicates = conn.execute(_q("record_duplicates"), params).rowcount
+    drop_temp_created_since(conn, before)  # the next source stages into the same names
+    return {"rows_read": read, "rows_copied": copied, "rows_kept_aside": rejected + duplicates,
+            "rows_without_time": rejected, "duplicate_rows_removed": duplicates}
+
+
 def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.asset(
         name="queue_log",
@@ -40,36 +76,30 @@ def queue_log_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefin
                     "duplicates (kept once), are listed in queue_log_rejects.",
     )
     def queue_log(context: dg.AssetExecutionContext, warehouse: Warehouse,
-                  source: QueueLogSource) -> dg.MaterializeResult:
+                  source: QueueLogSource, wazo_config: WazoConfig) -> dg.MaterializeResult:
         start, end = context.partition_time_window
-        source_name = source.source_name()
-        params = {"source": source_name, "start": start, "end": end}
+        # the run's sources: the one its stat_pipeline/source tag names, else every source
+        # (sources/config.py); each replaces its own rows of the hours, in one transaction
+        members = run_members(context, source, wazo_config)
+        names = [m.name for m in members]
+        by_source: dict[str, dict[str, int]] = {}
         with warehouse.engine().begin() as conn:
-            source.stage(conn, start, end)
-            # conservation: rows read = rows copied + rows kept aside (timeless, duplicates)
-            read = conn.exec_driver_sql("SELECT count(*) FROM incoming_queue_log").scalar()
-            # a temporary table is never auto-analyzed, and without statistics the planner
-            # takes the hour's rows for a handful (nested loops over a backfill's rows)
-            analyze(conn, "incoming_queue_log", coarse=True)
-            conn.execute(_q("hash_rows"), params)
-            conn.execute(_q("find_duplicates"), params)
-            # Everything above touched only this transaction's temporary tables (reading the
-            # source may take seconds): the warehouse's write lock is held from here to the
-            # commit, for the warehouse work alone.
-            partition_write(conn, "queue_log", start, end, context.run.run_id)
-            copied = conn.execute(_q("replace_rows"), params).rowcount
-            analyze_after_bulk(conn, "queue_log", copied, coarse=True)
-            conn.execute(_q("clear_rejects"), params)
-            rejected = conn.execute(_q("record_rejects"), params).rowcount
-            duplicates = conn.execute(_q("record_duplicates"), params).rowcount
+            for member in members:
+                by_source[member.name] = _copy(context, conn, member.source, member.name,
+                                               start, end, locked=bool(by_source), names=names)
+            totals = {k: sum(c[k] for c in by_source.values()) for k in _COUNTS}
+            per_source = {}
+            if len(members) > 1:  # what each PBX brought, plottable per partition
+                per_source = {f"{k}__{name}": counts[k]
+                              for name, counts in by_source.items() for k in _COUNTS}
+                per_source["rows_by_source"] = dg.MetadataValue.json(by_source)
             # rows without a usable time belong to no hour, and duplicates are counted
             # over the run: facts of the run (on the hour, for a one-hour run)
-            report(context, conn, lambda c, s, e: _figures(c, source_name, s, e),
-                   {"rows_without_time": rejected, "duplicate_rows_removed": duplicates,
-                    "rows_read": read, "rows_copied": copied,
-                    "rows_kept_aside": rejected + duplicates})
+            report(context, conn, lambda c, s, e: _figures(c, names, s, e),
+                   {**totals, **per_source})
+        rejected = totals["rows_without_time"]
         if rejected:
             context.log.warning(f"{rejected} source rows have no usable time: see queue_log_rejects")
-        return dg.MaterializeResult(metadata={"source": source_name})
+        return dg.MaterializeResult(metadata={"source": ", ".join(names)})
 
     return [queue_log]

@@ -70,6 +70,7 @@ SELECT :source, i.source_id, date_trunc('hour', i."time", 'UTC'), 'ingest',
 FROM incoming_duplicates d JOIN incoming_queue_log i ON i.ctid = d.row_ref
 
 -- name: lateness
+-- (:sources: the run's sources)
 -- How late rows reached us: ingestion time - event time, for the rows of the hours.
 -- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
 -- (run_metadata.py): every hour's materialization gets its own figures.
@@ -78,7 +79,7 @@ SELECT hour, grouping(hour) = 1 AS whole_range,
        percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) AS p99, max(lag) AS max
 FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour,
              CAST(extract(epoch FROM ingested_at - "time") AS numeric) AS lag FROM queue_log
-      WHERE source = :source AND "time" >= :start AND "time" < :end) l
+      WHERE source = ANY(CAST(:sources AS text[])) AND "time" >= :start AND "time" < :end) l
 GROUP BY GROUPING SETS ((hour), ())
 
 -- name: summary
@@ -86,5 +87,5 @@ GROUP BY GROUPING SETS ((hour), ())
 -- (run_metadata.py): every hour's materialization gets its own figures.
 SELECT hour, grouping(hour) = 1 AS whole_range, event, count(*) AS n
 FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour, event FROM queue_log
-      WHERE source = :source AND "time" >= :start AND "time" < :end) l
+      WHERE source = ANY(CAST(:sources AS text[])) AND "time" >= :start AND "time" < :end) l
 GROUP BY GROUPING SETS ((hour, event), (event)) ORDER BY event

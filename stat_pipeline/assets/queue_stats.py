@@ -4,8 +4,11 @@ import dagster as dg
 
 from stat_pipeline.assets.policies import hourly, subsettable_asset
 from stat_pipeline.assets.run_metadata import by_hour, check_outcomes, report
-from stat_pipeline.resources import Warehouse
+from stat_pipeline.resources import Warehouse, WazoConfig
+from stat_pipeline.sources import QueueLogSource
+from stat_pipeline.sources.config import run_members
 from stat_pipeline.sql import query
+from stat_pipeline.warehouse.scope import source_scope
 from stat_pipeline.warehouse.writes import partition_write
 
 
@@ -68,20 +71,26 @@ def queue_stats_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDef
         description="Wazo's stat_queue_periodic: per hour and queue, the number of calls per "
                     "status and the total.",
     )
-    def stat_queue_periodic(context: dg.AssetExecutionContext,
-                            warehouse: Warehouse):
+    def stat_queue_periodic(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                            source: QueueLogSource, wazo_config: WazoConfig):
         start, end = context.partition_time_window
         params = {"start": start, "end": end}
+        members = run_members(context, source, wazo_config)
+        bad_sums = bad_totals = 0
         with warehouse.engine().begin() as conn:
-            partition_write(conn, "stat_queue_periodic", start, end, context.run.run_id)
-            conn.execute(_q("clear_periodic"), params)
-            conn.execute(query(__file__, "stat_queue_periodic.sql"), params)
-            totals = conn.execute(_q("check_totals"), params).one()
+            partition_write(conn, "stat_queue_periodic", start, end, context.run.run_id,
+                            [m.name for m in members])
+            for member in members:  # each source's queues of the hours (scope.py)
+                with source_scope(conn, member.name):
+                    conn.execute(_q("clear_periodic"), params)
+                    conn.execute(query(__file__, "stat_queue_periodic.sql"), params)
+                    totals = conn.execute(_q("check_totals"), params).one()
+                    bad_sums += totals.bad_sums
+                    bad_totals += totals.bad_totals
             report(context, conn, _figures)
         check = dg.AssetCheckResult(
-            check_name="totals_consistent", passed=totals.bad_sums + totals.bad_totals == 0,
-            metadata={"rows_total_not_sum": totals.bad_sums,
-                      "rows_total_not_calls": totals.bad_totals})
+            check_name="totals_consistent", passed=bad_sums + bad_totals == 0,
+            metadata={"rows_total_not_sum": bad_sums, "rows_total_not_calls": bad_totals})
         yield dg.MaterializeResult()
         yield from check_outcomes(context, [check])
 

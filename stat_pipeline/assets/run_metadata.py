@@ -116,3 +116,26 @@ def check_outcomes(context: dg.AssetExecutionContext,
     for result in results:
         key = dg.AssetCheckKey(context.asset_key, result.check_name)
         yield result if key in selected else result.to_asset_check_evaluation(step)
+
+
+def merge_checks(per_source: Sequence[tuple[str, Sequence[dg.AssetCheckResult]]]
+                 ) -> list[dg.AssetCheckResult]:
+    """One result per check for a run of several sources (each source's statements checked
+    in its own scope): passed when every source's passed, the figures under
+    ``<source>/<figure>``. One source: its results as they are."""
+    if len(per_source) == 1:
+        return list(per_source[0][1])
+    merged: dict[str, dg.AssetCheckResult] = {}
+    for name, results in per_source:
+        for result in results:
+            metadata = {f"{name}/{k}": v for k, v in (result.metadata or {}).items()}
+            previous = merged.get(result.check_name)
+            if previous is None:
+                merged[result.check_name] = dg.AssetCheckResult(
+                    check_name=result.check_name, passed=result.passed,
+                    severity=result.severity, metadata=metadata)
+            else:
+                merged[result.check_name] = dg.AssetCheckResult(
+                    check_name=result.check_name, passed=previous.passed and result.passed,
+                    severity=previous.severity, metadata={**previous.metadata, **metadata})
+    return list(merged.values())

@@ -114,7 +114,16 @@ class QueueLogSource(dg.ConfigurableResource):
         description="ISO instant: behave as if the source held only rows with time <= until "
                     "(statistics as computed at that instant)")
 
+    name: Optional[str] = Field(
+        default=None,
+        description="The source's name in the warehouse (queue_log.source, the scope of its "
+                    "queues, agents and calls); set by a sources file (sources/config.py). "
+                    "Unset: derived from the kind and the table or file name")
+
     def source_name(self) -> str:
+        return self.name or self.default_name()
+
+    def default_name(self) -> str:
         raise NotImplementedError
 
     def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:

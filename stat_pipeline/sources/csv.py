@@ -54,7 +54,7 @@ class CsvQueueLogSource(QueueLogSource):
 
     _check_zone = field_validator("timezone")(classmethod(lambda cls, v: _known_zone(v)))
 
-    def source_name(self) -> str:
+    def default_name(self) -> str:
         return "csv:" + os.path.basename(self.path)
 
     def _open(self) -> IO[bytes]:

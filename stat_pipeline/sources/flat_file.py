@@ -34,7 +34,7 @@ class FlatFileQueueLogSource(QueueLogSource):
 
     path: str = Field(description="queue_log file, .gz allowed, or a glob of rotated files")
 
-    def source_name(self) -> str:
+    def default_name(self) -> str:
         return "file:" + os.path.basename(self.path)
 
     def new_rows(self, after_id: int, position: Optional[str], limit: int, lookahead_hours: int,

@@ -38,7 +38,7 @@ class MysqlDumpQueueLogSource(QueueLogSource):
             raise ValueError(f"table {value!r}: letters, digits and _ only")
         return value
 
-    def source_name(self) -> str:
+    def default_name(self) -> str:
         return "mysql:" + os.path.basename(self.path)
 
     def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:

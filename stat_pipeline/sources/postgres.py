@@ -42,7 +42,7 @@ class PostgresQueueLogSource(QueueLogSource):
 
     _check_zone = field_validator("timezone")(classmethod(lambda cls, v: _known_zone(v)))
 
-    def source_name(self) -> str:
+    def default_name(self) -> str:
         return "pg:" + self.table
 
     def _engine(self):

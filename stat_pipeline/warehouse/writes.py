@@ -30,7 +30,7 @@ migration 0009).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
+from typing import Optional, Sequence
 
 from sqlalchemy import Connection, text
 
@@ -55,16 +55,20 @@ def lock_warehouse(conn: Connection) -> None:
 
 
 def record_write(conn: Connection, asset: str, start: dt.datetime, end: dt.datetime,
-                 run_id: Optional[str]) -> None:
-    """Note that ``run_id`` wrote the hours [start, end) of ``asset`` (inside its transaction)."""
+                 run_id: Optional[str], sources: Sequence[str] = ("",)) -> None:
+    """Note that ``run_id`` wrote the hours [start, end) of ``asset`` for each of
+    ``sources`` (inside its transaction). The ledger is per source (migration 0017): a run
+    of one PBX writes that PBX's hours, and healing.py compares a source's assets only."""
     conn.execute(text("""
-        INSERT INTO partition_writes (asset, hour, written_at, run_id)
-        SELECT :asset, h, clock_timestamp(), :run_id
+        INSERT INTO partition_writes (asset, source, hour, written_at, run_id)
+        SELECT :asset, s, h, clock_timestamp(), :run_id
         FROM generate_series(CAST(:start AS timestamptz),
                              CAST(:end AS timestamptz) - interval '1 hour', interval '1 hour') h
-        ON CONFLICT (asset, hour) DO UPDATE
+        CROSS JOIN unnest(CAST(:sources AS text[])) s
+        ON CONFLICT (asset, source, hour) DO UPDATE
             SET written_at = excluded.written_at, run_id = excluded.run_id"""),
-        {"asset": asset, "start": start, "end": end, "run_id": run_id})
+        {"asset": asset, "start": start, "end": end, "run_id": run_id,
+         "sources": list(sources)})
 
 
 def prepare_hours(conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
@@ -76,8 +80,9 @@ def prepare_hours(conn: Connection, start: dt.datetime, end: dt.datetime) -> Non
 
 
 def partition_write(conn: Connection, asset: str, start: dt.datetime, end: dt.datetime,
-                    run_id: Optional[str]) -> None:
-    """Call first thing inside the transaction that replaces [start, end) of ``asset``."""
+                    run_id: Optional[str], sources: Sequence[str] = ("",)) -> None:
+    """Call first thing inside the transaction that replaces [start, end) of ``asset``
+    (for ``sources``: the run's sources, by name)."""
     lock_warehouse(conn)
     prepare_hours(conn, start, end)
-    record_write(conn, asset, start, end, run_id)
+    record_write(conn, asset, start, end, run_id, sources)
