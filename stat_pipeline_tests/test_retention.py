@@ -129,8 +129,9 @@ def engine(versioned_warehouse_url):
 
 
 def test_migration_carries_rows_columns_and_indexes(engine, monkeypatch):
-    """A warehouse with rows, migrated to monthly partitions: the same rows, columns and
-    index names, each row in its month, a NULL hour in the default partition."""
+    """A warehouse with rows, migrated to monthly partitions: the same rows, columns (0017's
+    source scope included) and index names, each row in its month, a NULL hour in the
+    default partition."""
     every = migrations.migration_files()
     monkeypatch.setattr(migrations, "migration_files",
                         lambda: [m for m in every if m[0] < "0018"])
@@ -144,8 +145,8 @@ def test_migration_carries_rows_columns_and_indexes(engine, monkeypatch):
                                            raw)
             VALUES ('s', 1, NULL, 'ingest', 'no usable time', 'ignored', '{}'),
                    ('s', 2, '2024-02-10 10:00+00', 'ingest', 'r', 'ignored', '{}');
-            INSERT INTO classified_calls (callid, queuename, call_time, status)
-            VALUES ('c', 'q', '2024-03-05 10:00+00', 'abandoned')""")
+            INSERT INTO classified_calls (source, callid, queuename, call_time, status)
+            VALUES ('s', 'c', 'q', '2024-03-05 10:00+00', 'abandoned')""")
 
     def shape(conn):
         columns = conn.exec_driver_sql("""
