@@ -16,6 +16,8 @@ size's own):
                           dagster.yaml gave before `serve`)
                           (30d only by default: Dagster's per-hour bookkeeping makes it slow)
   sql         the database time inside that run (every statement timed at the driver)
+  floor       issue 16's floor on the same rows (bench/floor.sql: a rough set-based pairing
+              and hourly aggregation, plus a COPY of the rows): sql_x_floor = sql / floor
   hour        one incremental hour afterwards (the last one), wall and SQL
   daemon      the way the UI runs it (daemon_runs.py): `stat-pipeline serve` on a fresh
               warehouse and PostgreSQL instance; a backfill of the whole range launched through
@@ -44,6 +46,7 @@ from pathlib import Path
 from typing import Optional
 
 from daemon_runs import through_daemon
+from sql_steps import floor_seconds
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -133,6 +136,8 @@ def measure(size: str, instances: list[str], daemon: list[str]) -> dict:
             first, last = load_source(source_url, data)
             figures["load_s"] = round(time.perf_counter() - started, 2)
 
+            pairing, copy = floor_seconds(source_url, data)
+            figures["floor_s"] = round(pairing + copy, 2)
             first_hour, last_hour = hour_floor(first), hour_floor(last)
             figures["hours"] = int((last_hour - first_hour) / dt.timedelta(hours=1)) + 1
             range_tags = {"dagster/asset_partition_range_start": first_hour.strftime(KEY_FORMAT),
@@ -177,6 +182,7 @@ def measure(size: str, instances: list[str], daemon: list[str]) -> dict:
                     figures["backfill_s" + suffix] = round(time.perf_counter() - started, 2)
                     figures["backfill_runs" + suffix] = len(instance.get_runs())
                     figures["sql_s" + suffix] = round(sql_time[0], 2)
+                    figures["sql_x_floor" + suffix] = round(sql_time[0] / figures["floor_s"], 1)
                     figures["backfill_rss_mb"] = round(
                         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
                     figures["steps_s" + suffix] = step_seconds(instance, result.run_id)
@@ -251,6 +257,7 @@ def main() -> int:
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     Path(args.json).write_text(json.dumps(results, indent=1))
     cols = ["size", "rows", "calls", "hours", "load_s", "backfill_s", "backfill_runs", "sql_s",
+            "floor_s", "sql_x_floor",
             "dagster_ms_per_asset_hour", "check_rows", "backfill_s_sqlite", "hour_s", "hour_sql_s",
             "compute_s", "backfill_rss_mb",
             "compute_rss_mb"]

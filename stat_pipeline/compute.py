@@ -9,7 +9,6 @@ from typing import Optional
 
 import dagster as dg
 
-from stat_pipeline.commands.processes import owned_tempdir
 from stat_pipeline.definitions import DIMENSIONS_JOB, HOURLY_JOB, QUIET, build_definitions
 from stat_pipeline.export import export_tables
 from stat_pipeline.instance import bulk_instance, raise_for_failure, run_job
@@ -19,6 +18,7 @@ from stat_pipeline.resources import Warehouse, WazoConfig, dispose_engines, ware
 from stat_pipeline.sources import QueueLogSource, file_source, read_conservation
 from stat_pipeline.sql import query
 from stat_pipeline.time_window import TimeWindow, time_window_from_env
+from stat_pipeline.compute_server import INSTANCE_DB, WAREHOUSE_DB, compute_server
 from stat_pipeline.warehouse.embedded import EmbeddedPostgres
 
 HOUR = dt.timedelta(hours=1)
@@ -161,19 +161,25 @@ def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
 
 def compute(queue_log: Path, out_dir: Path, config: Optional[Path] = None,
             until: Optional[dt.datetime] = None, keep_unknown_agents: bool = False,
-            fmt: str = "auto", timezone: str = "UTC") -> ComputeResult:
-    """The one-shot command: its own embedded PostgreSQL, started and stopped here, holding
-    the warehouse and the Dagster instance of the run (instance.py: bulk bookkeeping)."""
-    # removed on exit, SIGTERM included; left by a SIGKILL, it is removed by the next start
-    with owned_tempdir("stat-compute-") as tmp:
-        with EmbeddedPostgres(tmp / "pg", fast=True) as pg:
-            pg.create_database("stat")
-            pg.create_database("dagster")
-            try:
-                with bulk_instance(pg.url("dagster"), tmp / "dagster_home") as instance:
-                    return compute_into(pg.url("stat"), queue_log, out_dir, config, until,
-                                        instance=instance,
-                                        keep_unknown_agents=keep_unknown_agents, fmt=fmt,
-                                        timezone=timezone)
-            finally:
-                dispose_engines()
+            fmt: str = "auto", timezone: str = "UTC",
+            server: Optional[tuple[Path, EmbeddedPostgres]] = None) -> ComputeResult:
+    """The one-shot command: its own embedded PostgreSQL, holding the warehouse and the
+    Dagster instance of the run (instance.py: bulk bookkeeping). ``server``: one that
+    compute_server() launched already (the command line does, before importing Dagster);
+    otherwise one is started and stopped here."""
+    if server is None:
+        with compute_server() as launched:
+            return compute(queue_log, out_dir, config, until, keep_unknown_agents, fmt,
+                           timezone, server=launched)
+    tmp, pg = server
+    pg.wait_ready()
+    # both exist in the template's copy; created here if there was no template
+    pg.create_database(WAREHOUSE_DB)
+    pg.create_database(INSTANCE_DB)
+    try:
+        with bulk_instance(pg.url(INSTANCE_DB), tmp / "dagster_home") as instance:
+            return compute_into(pg.url(WAREHOUSE_DB), queue_log, out_dir, config, until,
+                                instance=instance, keep_unknown_agents=keep_unknown_agents,
+                                fmt=fmt, timezone=timezone)
+    finally:
+        dispose_engines()

@@ -109,3 +109,31 @@ FROM (SELECT date_trunc('hour', call_time, 'UTC') AS hour,
       WHERE call_time >= :start AND call_time < :end AND status = 'answered'
         AND waittime_by_events IS NOT NULL AND note IS NULL) c
 GROUP BY GROUPING SETS ((hour), ())
+
+-- name: can_skip_row_triggers
+-- Only a superuser may switch off the per-row triggers (session_replication_role), and
+-- only for this transaction's bulk insert; anyone else keeps PostgreSQL's own checks.
+SELECT current_setting('is_superuser') = 'on'
+
+-- name: lock_stat_call_keys
+-- What stat_call_on_queue's two foreign keys check per row, for the rows just written, in
+-- one statement: every stat_queue_id / stat_agent_id exists, and the referenced rows are
+-- locked FOR KEY SHARE until the commit (as the per-row checks lock them), so that no
+-- concurrent transaction can remove them. Returns the referenced ids that do not exist.
+WITH referenced_queues AS (
+    SELECT DISTINCT stat_queue_id AS id FROM stat_call_on_queue
+    WHERE "time" >= :start AND "time" < :end AND stat_queue_id IS NOT NULL
+), referenced_agents AS (
+    SELECT DISTINCT stat_agent_id AS id FROM stat_call_on_queue
+    WHERE "time" >= :start AND "time" < :end AND stat_agent_id IS NOT NULL
+), locked_queues AS (
+    SELECT q.id FROM stat_queue q WHERE q.id IN (SELECT id FROM referenced_queues)
+    FOR KEY SHARE OF q
+), locked_agents AS (
+    SELECT a.id FROM stat_agent a WHERE a.id IN (SELECT id FROM referenced_agents)
+    FOR KEY SHARE OF a
+)
+SELECT (SELECT array_agg(id ORDER BY id) FROM referenced_queues
+        WHERE id NOT IN (SELECT id FROM locked_queues)) AS missing_queue_ids,
+       (SELECT array_agg(id ORDER BY id) FROM referenced_agents
+        WHERE id NOT IN (SELECT id FROM locked_agents)) AS missing_agent_ids

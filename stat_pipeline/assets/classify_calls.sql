@@ -26,7 +26,14 @@
 -- whether a row without ENTERQUEUE has one within :lookahead after it. These bounds make the
 -- result for a given hour independent of the range that computed it, which is why any set of
 -- hours can be re-materialized in any order.
-WITH near_rows AS (
+-- One sort of the rows by (callid, queue, time) does the pairing: the passage numbers, their
+-- ENTERQUEUE times and the next passage's ENTERQUEUE are running windows over it (issue 16);
+-- each passage's outcome is then picked within the passage (a sort of a few rows each), and
+-- every field of a call is one aggregate over its rows in a single order.
+--
+-- queue_log is read in two places only, both below: window_rows (the rows around the hours)
+-- and far_rows (the second look-ahead, only for the calls of window_rows).
+WITH window_rows AS (
     SELECT q.source_id AS row_id, q."time", q.callid, q.queuename, q.agent, q.event,
            q.data1, q.data2, q.data3, q.data4, q.data5
     FROM queue_log q
@@ -34,8 +41,14 @@ WITH near_rows AS (
       AND q."time" <  CAST(:end AS timestamptz) + CAST(:lookahead AS interval)
       AND q.event IN ('ENTERQUEUE', 'CONNECT', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER',
                       'BLINDTRANSFER', 'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT',
-                      'LEAVEEMPTY', 'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')
+                      'LEAVEEMPTY', 'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW',
+                      -- calls that never queued (simple_calls)
+                      'FULL', 'CLOSED', 'JOINEMPTY', 'DIVERT_CA_RATIO', 'DIVERT_HOLDTIME')
       AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
+),
+near_rows AS NOT MATERIALIZED (
+    SELECT * FROM window_rows w
+    WHERE w.event NOT IN ('FULL', 'CLOSED', 'JOINEMPTY', 'DIVERT_CA_RATIO', 'DIVERT_HOLDTIME')
 ),
 far_rows AS (
     -- The second look-ahead on each side only for the calls of the rows above (an hourly
@@ -58,52 +71,70 @@ far_rows AS (
       AND q.event = 'ENTERQUEUE'
 ),
 call_rows AS (
-    SELECT * FROM near_rows
-    UNION ALL
-    SELECT f.* FROM far_rows f
-    WHERE EXISTS (SELECT 1 FROM near_rows n
-                  WHERE n.callid = f.callid AND n.queuename = f.queuename)
+    -- Only what the pairing needs goes through the sorts: the outcome's seconds fields
+    -- (what Asterisk reported, per event form: queue_log_format.md section 3.1) and data3
+    -- (a CONNECT's ring time, an EXITEMPTY's wait) instead of the five data columns.
+    SELECT r.row_id, r."time", r.callid, r.queuename, r.agent, r.event, r.data3,
+           CASE
+               WHEN r.event IN ('COMPLETEAGENT', 'COMPLETECALLER') THEN r.data1
+               WHEN r.event IN ('TRANSFER', 'BLINDTRANSFER') THEN r.data3
+               WHEN r.event = 'ATTENDEDTRANSFER' AND r.data1 IN ('BRIDGE', 'APP') THEN r.data3
+               WHEN r.event = 'ATTENDEDTRANSFER' AND r.data1 = 'LINK' THEN r.data4
+               WHEN r.event IN ('ABANDON', 'EXITWITHTIMEOUT', 'EXITEMPTY', 'WITHDRAW') THEN r.data3
+               WHEN r.event = 'EXITWITHKEY' THEN r.data4
+           END AS wait_text,
+           CASE
+               WHEN r.event IN ('COMPLETEAGENT', 'COMPLETECALLER') THEN r.data2
+               WHEN r.event IN ('TRANSFER', 'BLINDTRANSFER') THEN r.data4
+               WHEN r.event = 'ATTENDEDTRANSFER' AND r.data1 IN ('BRIDGE', 'APP') THEN r.data4
+               WHEN r.event = 'ATTENDEDTRANSFER' AND r.data1 = 'LINK' THEN split_part(r.data5, '|', 1)
+           END AS talk_text
+    FROM (SELECT * FROM near_rows
+          UNION ALL
+          SELECT f.* FROM far_rows f
+          WHERE EXISTS (SELECT 1 FROM near_rows n
+                        WHERE n.callid = f.callid AND n.queuename = f.queuename)) r
 ),
 numbered AS (
-    -- At equal timestamps ENTERQUEUE sorts first: with second-precision clocks an immediate
-    -- ABANDON has the ENTERQUEUE's time, and must still belong to it (quirk Q6).
+    -- The one full sort. At equal timestamps ENTERQUEUE sorts first: with second-precision
+    -- clocks an immediate ABANDON has the ENTERQUEUE's time, and must still belong to it
+    -- (quirk Q6). Every ENTERQUEUE starts a passage, so the row after a passage's last row
+    -- is the next passage's ENTERQUEUE: lead() on that last row gives the next ENTERQUEUE's
+    -- time (passed to the whole passage below), without a second sort in reverse order.
     SELECT r.*,
            count(*) FILTER (WHERE r.event = 'ENTERQUEUE') OVER w AS passage,
            max(r."time") FILTER (WHERE r.event = 'ENTERQUEUE') OVER w AS passage_enter_time,
-           -- the same order read backwards: the next ENTERQUEUE after the row
-           min(r."time") FILTER (WHERE r.event = 'ENTERQUEUE') OVER (
-               PARTITION BY r.callid, r.queuename
-               ORDER BY r."time" DESC, (r.event <> 'ENTERQUEUE') DESC, r.row_id DESC
-               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS next_enter_time,
-           count(*) FILTER (WHERE r.event = 'ENTERQUEUE')
-               OVER (PARTITION BY r.callid, r.queuename) AS passages_of_call
+           CASE WHEN lead(r.event) OVER w = 'ENTERQUEUE' THEN lead(r."time") OVER w END
+               AS next_enter_at_end
     FROM call_rows r
     WINDOW w AS (PARTITION BY r.callid, r.queuename
-                 ORDER BY r."time", (r.event <> 'ENTERQUEUE'), r.row_id
-                 ROWS UNBOUNDED PRECEDING)
+                 ORDER BY r."time", (r.event <> 'ENTERQUEUE'), r.row_id)
 ),
 grouped AS (
     -- orphan: more than :lookahead after its ENTERQUEUE (or with none before it), the row
-    -- cannot be that passage's outcome. early: :lookahead or less before the next ENTERQUEUE.
+    -- cannot be that passage's outcome.
     SELECT n.*,
            (n.passage_enter_time IS NULL
             OR n."time" - n.passage_enter_time > CAST(:lookahead AS interval)) AS orphan,
-           (n.event <> 'ENTERQUEUE'
-            AND n.next_enter_time - n."time" <= CAST(:lookahead AS interval)) IS TRUE AS early,
            (n.event NOT IN ('ENTERQUEUE', 'CONNECT')) AS outcome_event,
            (n.event IN ('EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')) AS uncounted_exit
     FROM numbered n
 ),
 claimed AS (
-    -- The outcome each passage finds after its ENTERQUEUE, seen from every row of the passage.
+    -- The outcome each passage finds after its ENTERQUEUE, seen from every row of the
+    -- passage, and the passage's next ENTERQUEUE (early: :lookahead or less before it).
     SELECT g.*,
            first_value(g.outcome_event AND NOT g.orphan) OVER p AS has_own_outcome,
            first_value(g."time") OVER p AS own_outcome_time,
-           first_value(g.row_id) OVER p AS own_outcome_row_id
+           first_value(g.row_id) OVER p AS own_outcome_row_id,
+           max(g.next_enter_at_end) OVER p AS next_enter_time
     FROM grouped g
+    -- the whole passage as frame: first_value is its first row all the same, and the
+    -- maximum is over the passage (one window for both)
     WINDOW p AS (PARTITION BY g.callid, g.queuename, g.passage
                  ORDER BY (g.outcome_event AND NOT g.orphan) DESC, g.uncounted_exit,
-                          g."time", g.row_id)
+                          g."time", g.row_id
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 ),
 assigned AS (
     -- A row before the next ENTERQUEUE that its passage does not claim (one after the
@@ -113,45 +144,55 @@ assigned AS (
            CASE WHEN o.before_enter THEN o.passage + 1 ELSE o.passage END AS call_passage,
            (o.orphan AND NOT o.before_enter) AS partial_group
     FROM (SELECT c.*,
-                 c.early AND (c.orphan OR (c.has_own_outcome
+                 (c.event <> 'ENTERQUEUE'
+                  AND c.next_enter_time - c."time" <= CAST(:lookahead AS interval)) IS TRUE
+                 AND (c.orphan OR (c.has_own_outcome
                                            AND (c."time", c.row_id)
                                                > (c.own_outcome_time, c.own_outcome_row_id)))
                      AS before_enter
           FROM claimed c) o
 ),
-ranked_outcomes AS (
-    -- the passage's own outcome first; one logged before its ENTERQUEUE only without one
+ranked AS (
+    -- The rows of each call in one order (their own rows first, then the rows logged
+    -- before the ENTERQUEUE; counted outcomes before the exits Wazo does not count): the
+    -- outcome is the call's first outcome row, its CONNECT and EXITEMPTY the first of theirs
+    -- (neither kind is an uncounted exit and an EXITEMPTY always is, so the order is theirs).
     SELECT a.*,
-           row_number() OVER (
-               PARTITION BY a.callid, a.queuename, a.call_passage, a.partial_group
-               ORDER BY a.before_enter, a.uncounted_exit, a."time", a.row_id
-           ) AS outcome_rank
+           count(*) FILTER (WHERE a.outcome_event) OVER c = 1 AND a.outcome_event AS first_outcome,
+           count(*) FILTER (WHERE a.event = 'CONNECT') OVER c = 1 AND a.event = 'CONNECT'
+               AS first_connect,
+           count(*) FILTER (WHERE a.event = 'EXITEMPTY') OVER c = 1 AND a.event = 'EXITEMPTY'
+               AS first_exitempty
     FROM assigned a
-    WHERE a.outcome_event
+    WINDOW c AS (PARTITION BY a.callid, a.queuename, a.call_passage, a.partial_group
+                 ORDER BY a.before_enter, a.uncounted_exit, a."time", a.row_id
+                 ROWS UNBOUNDED PRECEDING)
 ),
 passages AS (
+    -- over the rows in the order above (no sort of its own): one row holds each value
     SELECT a.callid, a.queuename, a.call_passage AS passage, a.partial_group AS orphan,
-           a.passages_of_call,
+           -- a later ENTERQUEUE of the call in the queue: a call without outcome is final
+           max(a.next_enter_time) FILTER (WHERE a.event = 'ENTERQUEUE') IS NOT NULL
+               AS later_passage,
            min(a."time") FILTER (WHERE a.event = 'ENTERQUEUE') AS enter_time,
            min(a.row_id) FILTER (WHERE a.event = 'ENTERQUEUE') AS enter_row_id,
-           -- its own CONNECT first (after the ENTERQUEUE), else one logged before it
-           (array_agg(a."time" ORDER BY a.before_enter, a."time", a.row_id)
-                FILTER (WHERE a.event = 'CONNECT'))[1] AS connect_time,
-           (array_agg(a.row_id ORDER BY a.before_enter, a."time", a.row_id)
-                FILTER (WHERE a.event = 'CONNECT'))[1] AS connect_row_id,
-           (array_agg(ql_int(a.data3) ORDER BY a.before_enter, a."time", a.row_id)
-                FILTER (WHERE a.event = 'CONNECT'))[1] AS connect_ringtime,
-           (array_agg(a.row_id ORDER BY a.before_enter, a."time", a.row_id)
-                FILTER (WHERE a.event = 'EXITEMPTY'))[1] AS exitempty_row_id,
-           (array_agg(ql_int(a.data3) ORDER BY a.before_enter, a."time", a.row_id)
-                FILTER (WHERE a.event = 'EXITEMPTY'))[1] AS exitempty_waittime
-    FROM assigned a
-    GROUP BY a.callid, a.queuename, a.call_passage, a.partial_group, a.passages_of_call
+           max(a."time") FILTER (WHERE a.first_connect) AS connect_time,
+           max(a.row_id) FILTER (WHERE a.first_connect) AS connect_row_id,
+           ql_int(max(a.data3) FILTER (WHERE a.first_connect)) AS connect_ringtime,
+           max(a.row_id) FILTER (WHERE a.first_exitempty) AS exitempty_row_id,
+           ql_int(max(a.data3) FILTER (WHERE a.first_exitempty)) AS exitempty_waittime,
+           max(a.row_id) FILTER (WHERE a.first_outcome) AS outcome_row_id,
+           max(a."time") FILTER (WHERE a.first_outcome) AS end_time,
+           max(a.event) FILTER (WHERE a.first_outcome) AS outcome_event,
+           max(a.agent) FILTER (WHERE a.first_outcome) AS outcome_agent,
+           max(a.wait_text) FILTER (WHERE a.first_outcome) AS wait_text,
+           max(a.talk_text) FILTER (WHERE a.first_outcome) AS talk_text
+    FROM ranked a
+    GROUP BY a.callid, a.queuename, a.call_passage, a.partial_group
 ),
 decided AS (
-    SELECT p.*, o.row_id AS outcome_row_id, o."time" AS end_time, o.event AS outcome_event,
-           o.agent AS outcome_agent,
-           CASE o.event
+    SELECT p.*,
+           CASE p.outcome_event
                WHEN 'COMPLETEAGENT' THEN 'answered' WHEN 'COMPLETECALLER' THEN 'answered'
                WHEN 'TRANSFER' THEN 'answered' WHEN 'BLINDTRANSFER' THEN 'answered'
                WHEN 'ATTENDEDTRANSFER' THEN 'answered'
@@ -159,30 +200,10 @@ decided AS (
                WHEN 'LEAVEEMPTY' THEN 'leaveempty'
                WHEN 'EXITWITHKEY' THEN 'exitwithkey' WHEN 'EXITEMPTY' THEN 'exitempty'
                WHEN 'WITHDRAW' THEN 'withdraw'
-           END AS outcome_status,
-           -- The seconds Asterisk reported (what wazo-stat stores), per event form:
-           -- queue_log_format.md section 3.1.
-           CASE
-               WHEN o.event IN ('COMPLETEAGENT', 'COMPLETECALLER') THEN o.data1
-               WHEN o.event IN ('TRANSFER', 'BLINDTRANSFER') THEN o.data3
-               WHEN o.event = 'ATTENDEDTRANSFER' AND o.data1 IN ('BRIDGE', 'APP') THEN o.data3
-               WHEN o.event = 'ATTENDEDTRANSFER' AND o.data1 = 'LINK' THEN o.data4
-               WHEN o.event IN ('ABANDON', 'EXITWITHTIMEOUT', 'EXITEMPTY', 'WITHDRAW') THEN o.data3
-               WHEN o.event = 'EXITWITHKEY' THEN o.data4
-           END AS wait_text,
-           CASE
-               WHEN o.event IN ('COMPLETEAGENT', 'COMPLETECALLER') THEN o.data2
-               WHEN o.event IN ('TRANSFER', 'BLINDTRANSFER') THEN o.data4
-               WHEN o.event = 'ATTENDEDTRANSFER' AND o.data1 IN ('BRIDGE', 'APP') THEN o.data4
-               WHEN o.event = 'ATTENDEDTRANSFER' AND o.data1 = 'LINK' THEN split_part(o.data5, '|', 1)
-           END AS talk_text
+           END AS outcome_status
     FROM passages p
-    LEFT JOIN ranked_outcomes o
-           ON o.callid = p.callid AND o.queuename = p.queuename
-          AND o.call_passage = p.passage AND o.partial_group = p.orphan
-          AND o.outcome_rank = 1
     -- an orphan group is a call only if it holds an outcome
-    WHERE NOT p.orphan OR o.row_id IS NOT NULL
+    WHERE NOT p.orphan OR p.outcome_row_id IS NOT NULL
 ),
 -- round(CAST(extract(...) AS numeric)): extract() is double precision before PostgreSQL 14,
 -- whose round() goes half to even; numeric rounds half away from zero on every version.
@@ -200,7 +221,9 @@ timed AS (
                ELSE ql_int(d.wait_text)
            END AS wait_reported,
            CASE WHEN d.outcome_status = 'answered' THEN ql_int(d.talk_text) ELSE 0 END AS talk_reported
-    FROM decided d
+    -- OFFSET 0: computed once per call (inlined, each later use of wait_reported and
+    -- talk_reported would call ql_int again)
+    FROM decided d OFFSET 0
 ),
 by_events AS (
     -- The same durations from the events' own timestamps (Genesys' "source timestamps"):
@@ -244,7 +267,7 @@ calls AS (
            m.enter_time, m.end_time,
            CASE
                WHEN m.outcome_status IS NOT NULL THEN m.outcome_status
-               WHEN m.passage < m.passages_of_call THEN 'no_outcome'
+               WHEN m.later_passage THEN 'no_outcome'
                WHEN m.enter_time + CAST(:lookahead AS interval) <= CAST(:horizon AS timestamptz)
                    THEN 'no_outcome'
                ELSE 'pending'
@@ -276,7 +299,8 @@ calls AS (
                     THEN 'talktime ' || coalesce(quote_literal(m.talk_text), 'NULL')
                          || ' is not an integer: taken from event times' END
            ), '') AS note
-    FROM measured m
+    -- OFFSET 0: the call's fields once (the final filter on call_time would compute them again)
+    FROM measured m OFFSET 0
 ),
 simple_calls AS (
     -- Wazo's dialplan writes these instead of an ENTERQUEUE: the call never queued.
@@ -289,12 +313,11 @@ simple_calls AS (
            END AS status,
            0 AS waittime, 0 AS talktime, NULL::integer AS waittime_by_events,
            NULL::integer AS talktime_by_events, 0 AS ringtime, NULL::text AS agent, false AS partial,
-           NULL::bigint AS enter_row_id, q.source_id AS outcome_row_id,
+           NULL::bigint AS enter_row_id, q.row_id AS outcome_row_id,
            NULL::bigint AS connect_row_id, NULL::bigint AS exitempty_row_id, NULL::text AS note
-    FROM queue_log q
+    FROM window_rows q
     WHERE q."time" >= CAST(:start AS timestamptz) AND q."time" < CAST(:end AS timestamptz)
       AND q.event IN ('FULL', 'CLOSED', 'JOINEMPTY', 'DIVERT_CA_RATIO', 'DIVERT_HOLDTIME')
-      AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
 )
 INSERT INTO classified_calls (callid, queuename, call_time, enter_time, end_time, status,
                               waittime, talktime, waittime_by_events, talktime_by_events,

@@ -1,8 +1,13 @@
 -- name: hash_rows
 -- Each staged row of the hours with the hash of its fields (migration 0009), computed once:
--- duplicates and the previous copies of the rows are found by (time, row_hash).
+-- duplicates and the previous copies of the rows are found by (time, row_hash). The row's
+-- columns come along, so that replace_rows reads this table alone, in staged (time) order:
+-- joined back to the staged rows by ctid, the rows reached queue_log in the scrambled order
+-- of a spilling hash join, each at a random place of its unique (time, row_hash) index
+-- (a year of rows: 117 s of CPU with the join, 76 s without; issue 16).
 CREATE TEMP TABLE incoming_rows ON COMMIT DROP AS
-SELECT ctid AS row_ref, source_id, "time",
+SELECT ctid AS row_ref, source_id, "time", time_text, callid, queuename, agent, event,
+       data1, data2, data3, data4, data5,
        queue_log_row_hash(CAST(:source AS text), callid, queuename, agent, event,
                           data1, data2, data3, data4, data5) AS row_hash
 FROM incoming_queue_log
@@ -42,10 +47,9 @@ INSERT INTO queue_log (source, source_id, "time", callid, queuename, agent, even
                        data1, data2, data3, data4, data5, ingested_at, source_time)
 SELECT :source, i.source_id, i."time", i.callid, i.queuename, i.agent, i.event,
        i.data1, i.data2, i.data3, i.data4, i.data5, coalesce(p.ingested_at, now()), i.time_text
-FROM incoming_rows h
-JOIN incoming_queue_log i ON i.ctid = h.row_ref
-LEFT JOIN first_ingested p ON p."time" = h."time" AND p.row_hash = h.row_hash
-WHERE NOT EXISTS (SELECT 1 FROM incoming_duplicates d WHERE d.row_ref = h.row_ref)
+FROM incoming_rows i
+LEFT JOIN first_ingested p ON p."time" = i."time" AND p.row_hash = i.row_hash
+WHERE NOT EXISTS (SELECT 1 FROM incoming_duplicates d WHERE d.row_ref = i.row_ref)
 
 -- name: clear_rejects
 DELETE FROM queue_log_rejects

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import importlib.util
 import os
 import pwd
+import shutil
 import signal
 import stat
 import subprocess
+import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +102,10 @@ class EmbeddedPostgres:
     """
 
     def __init__(self, data_dir: Path, *, fast: bool = False, port: int = 5432,
-                 bin_dir: Path | None = None) -> None:
+                 bin_dir: Path | None = None, template: Path | None = None) -> None:
         self.data_dir = Path(os.path.abspath(data_dir))
+        # a cleanly stopped cluster (cached_cluster) copied instead of running initdb
+        self.template = template
         # Another PostgreSQL's binaries (e.g. Debian's /usr/lib/postgresql/15/bin) run the same
         # way: the tests check the warehouse on the oldest versions we support.
         self.bin_dir = Path(bin_dir) if bin_dir is not None else BIN_DIR
@@ -109,6 +114,8 @@ class EmbeddedPostgres:
         self.fast = fast
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         self._proc: subprocess.Popen[bytes] | None = None
+        self._started_at = 0.0
+        self._copying: subprocess.Popen[bytes] | None = None
         sock = os.fsencode(self.socket_dir / f".s.PGSQL.{port}")
         if len(sock) > _MAX_SOCKET_PATH:
             raise ValueError(f"Unix socket path {sock!r} is {len(sock)} bytes, over the {_MAX_SOCKET_PATH}-byte "
@@ -128,9 +135,40 @@ class EmbeddedPostgres:
     def drop_database(self, name: str) -> None:
         drop_database(self.url("postgres"), name)
 
-    def start(self) -> None:
-        if self.is_running:
+    def start(self, wait: bool = True) -> None:
+        """Start the server. ``wait=False`` returns at once (call ``wait_ready`` before
+        connecting) so that the caller works meanwhile: the copy of a template (a
+        subprocess) runs then, and the server is launched by ``wait_ready``."""
+        if self.is_running or self._copying is not None:
+            if wait:
+                self.wait_ready()
             return
+        if self.template is not None and not (self.data_dir / "PG_VERSION").exists():
+            if self.data_dir.exists():
+                self.data_dir.rmdir()  # empty (PG_VERSION is the first thing initdb writes)
+            self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+            # cp -a keeps the owner (the server user, when we are root: no chown of each
+            # file); ~1,800 files, so it runs beside the caller's own work
+            self._copying = subprocess.Popen(["cp", "-a", "--", str(self.template), str(self.data_dir)],
+                                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.PIPE)
+            if not wait:
+                return
+        self._launch()
+        if wait:
+            self.wait_ready()
+
+    def _copied(self) -> None:
+        copying, self._copying = self._copying, None
+        if copying is None:
+            return
+        _, err = copying.communicate()
+        if copying.returncode != 0:
+            raise RuntimeError(f"copy of the template {self.template} to {self.data_dir} failed: "
+                               + err.decode(errors="replace").strip())
+
+    def _launch(self) -> None:
+        self._copied()
         run_as: dict[str, Any] = {}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
@@ -165,10 +203,19 @@ class EmbeddedPostgres:
 
         # The log fd is opened here and inherited, so the server user need not be able to open it.
         with open(self.log_path, "ab") as log:
-            t0 = time.monotonic()
+            self._started_at = time.monotonic()
             self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/",
                                           preexec_fn=die_with_owner, start_new_session=True,
                                           **run_as)
+
+    def wait_ready(self) -> None:
+        """Return once the started server accepts connections (raise if it died or took
+        longer than START_TIMEOUT_S since its launch)."""
+        if self._copying is not None:
+            self._launch()
+        if self._proc is None:
+            raise RuntimeError(f"PostgreSQL on {self.data_dir} was not started")
+        t0 = self._started_at
         while True:
             try:
                 psycopg2.connect(dbname="postgres", user="postgres", host=str(self.socket_dir), port=self.port,
@@ -183,6 +230,10 @@ class EmbeddedPostgres:
             time.sleep(0.01)
 
     def stop(self) -> None:
+        copying, self._copying = self._copying, None
+        if copying is not None:  # stopped before it was launched
+            copying.kill()
+            copying.wait()
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
@@ -263,3 +314,73 @@ def warehouse_server(state_dir: Path) -> Iterator[str]:
     with EmbeddedPostgres(Path(state_dir) / "pg") as pg:
         pg.create_database("stat")
         yield pg.url("stat")
+
+
+def cache_dir() -> Path:
+    """The user's cache folder for stat_pipeline: ``$STAT_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/stat-pipeline``, else ``~/.cache/stat-pipeline``."""
+    if folder := os.environ.get("STAT_CACHE_DIR"):
+        return Path(folder)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "stat-pipeline"
+
+
+def cached_cluster(name: str, parts: list[str], prepare: Callable[[EmbeddedPostgres], None],
+                   bin_dir: Path | None = None) -> Path | None:
+    """A cleanly stopped cluster that ``prepare`` set up (databases, schemas), kept in the
+    user's cache folder and shared by every later call with the same ``parts`` (what the
+    result depends on: versions, schema files); ``EmbeddedPostgres(..., template=...)``
+    copies it instead of running initdb and the set-up again (``stat-pipeline compute``:
+    ~1 s of its fixed cost). Built once, into a folder of its own, then renamed into place:
+    a concurrent or killed build never leaves a half-made template behind. None (the
+    caller runs initdb) when the cache folder cannot be written."""
+    bin_dir = Path(bin_dir) if bin_dir is not None else BIN_DIR
+    version = subprocess.run([bin_dir / "postgres", "--version"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    key = hashlib.sha256("\0".join([version, str(bin_dir), *parts]).encode()).hexdigest()[:16]
+    folder = cache_dir()
+    final = folder / f"{name}-{key}"
+    if (final / "PG_VERSION").exists():
+        with contextlib.suppress(OSError):
+            os.utime(final)  # its last use: templates unused for a month are removed
+        return final
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # short: the build's Unix socket lives in its data dir (107-byte limit)
+        building = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder))
+    except OSError:
+        return None
+    try:
+        pg = EmbeddedPostgres(building / "pg", fast=True, bin_dir=bin_dir)
+        with pg:
+            prepare(pg)
+        (pg.data_dir / "postmaster.opts").unlink(missing_ok=True)
+        try:
+            os.rename(pg.data_dir, final)
+        except OSError:  # built by another process meanwhile (or not writable): use theirs
+            if not (final / "PG_VERSION").exists():
+                return None
+        _remove_outdated(folder, name, keep=final)
+        return final
+    except Exception:  # noqa: BLE001 - a template is an optimization: without one, initdb
+        return None
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+
+
+# a build is a few seconds: older unfinished ones belong to killed processes
+_ABANDONED_BUILD_S = 600
+# another install (another version) may still use its template: only long-unused ones go
+_UNUSED_TEMPLATE_S = 30 * 86400
+
+
+def _remove_outdated(folder: Path, name: str, keep: Path) -> None:
+    """Templates of ``name`` not used for a month (~70 MB each: other versions), and builds
+    left by killed processes."""
+    for pattern, age in ((f"{name}-*", _UNUSED_TEMPLATE_S), (f".{name}-*", _ABANDONED_BUILD_S)):
+        for path in folder.glob(pattern):
+            try:
+                if path != keep and time.time() - path.stat().st_mtime > age:
+                    shutil.rmtree(path, ignore_errors=True)
+            except FileNotFoundError:
+                pass
