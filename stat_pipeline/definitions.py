@@ -41,6 +41,7 @@ from stat_pipeline.assets.queue_log import queue_log_assets
 from stat_pipeline.assets.queue_stats import queue_stats_assets
 from stat_pipeline.partitions import hourly_partitions, partitions_start_from_env
 from stat_pipeline.resources import Warehouse, WazoConfig
+from stat_pipeline.retention import raw_retention_job, retention_schedule
 from stat_pipeline.sources import (CsvQueueLogSource, PostgresQueueLogSource, QueueLogSource,
                                    file_source)
 from stat_pipeline.sources.config import SourceSet, read_sources_file
@@ -129,10 +130,12 @@ def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Re-read the Wazo config into stat_queue / stat_agent; their "
                     "materializations show what changed (new, renamed, deleted, moved).")]
+    # Raw-row retention and next month's partitions (retention.py, issue 17).
+    schedules = [*schedules, retention_schedule()]
     source = source or source_from_env()
     return dg.Definitions(
         assets=assets,
-        jobs=[hourly_job, dimensions_job],
+        jobs=[hourly_job, dimensions_job, raw_retention_job],
         sensors=sensors,
         schedules=schedules,
         resources={

@@ -71,9 +71,18 @@ def record_write(conn: Connection, asset: str, start: dt.datetime, end: dt.datet
          "sources": list(sources)})
 
 
+def prepare_hours(conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
+    """The monthly partitions of [start, end) exist (migration 0018), and none of its months
+    had its raw rows dropped by retention (then this raises, in one line: re-materializing
+    would rebuild kept statistics from nothing). Under the write lock: partitions are
+    created by one writer at a time."""
+    conn.execute(text("SELECT stat_prepare_hours(:start, :end)"), {"start": start, "end": end})
+
+
 def partition_write(conn: Connection, asset: str, start: dt.datetime, end: dt.datetime,
                     run_id: Optional[str], sources: Sequence[str] = ("",)) -> None:
     """Call first thing inside the transaction that replaces [start, end) of ``asset``
     (for ``sources``: the run's sources, by name)."""
     lock_warehouse(conn)
+    prepare_hours(conn, start, end)
     record_write(conn, asset, start, end, run_id, sources)
