@@ -106,7 +106,7 @@ def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
         source = SourceSet(sources_file=sources_file,
                            until=source.until if source is not None else None)
         wazo_config = wazo_config or WazoConfig()  # unused: each source has its own
-    # (with a sources file: STAT_PARTITIONS_START, else the warehouse's earliest hour)
+    # (with a sources file: the earliest day of its Wazo sources, partitions.py)
     partitions = partitions or hourly_partitions(
         start=partitions_start_from_env() if from_environment else None)
     assets = [*queue_log_assets(partitions), *call_assets(partitions),

@@ -1,7 +1,8 @@
 """Hourly partitions by event time, UTC.
 
 The first partition: ``STAT_PARTITIONS_START`` if set; else the day of the source's earliest
-plausible row (``first_partition_from_source``, read when the definitions load), so that a
+plausible row (``first_partition_from_source``, read when the definitions load; with a
+sources file, the earliest of its Wazo sources'), so that a
 first start neither plans hours years before the data nor misses history before 2024; else,
 when the source cannot be read at load (down, a file), the earliest hour the warehouse's
 ledger holds, and 2024-01-01 for a new warehouse.
@@ -99,14 +100,31 @@ def partitions_start_from_env() -> Optional[dt.datetime]:
     is known, and hourly_partitions falls back to its default)."""
     if os.environ.get("STAT_PARTITIONS_START"):
         return None
-    start = None
-    if os.environ.get("STAT_SOURCE_URL"):
-        start = first_partition_from_source(
-            os.environ["STAT_SOURCE_URL"], os.environ.get("STAT_SOURCE_TABLE", "queue_log"),
-            os.environ.get("STAT_SOURCE_TIMEZONE", "UTC"))
+    starts = [first_partition_from_source(url, table, timezone)
+              for url, table, timezone in _source_tables_from_env()]
+    start = min((s for s in starts if s is not None), default=None)
     if start is None and os.environ.get("STAT_WAREHOUSE_URL"):
         start = first_partition_from_ledger(os.environ["STAT_WAREHOUSE_URL"])
     return start
+
+
+def _source_tables_from_env() -> list[tuple[str, str, str]]:
+    """(url, table, time zone) of each database source: the sources file's Wazo sources
+    whose URL variable is set (the earliest row of all of them starts the partitions: a PBX
+    with an older history than the others must not lose its first days), else the one-source
+    STAT_SOURCE_URL. A file source is not read at load (the warehouse's ledger answers)."""
+    if os.environ.get("STAT_SOURCES_FILE"):
+        from stat_pipeline.sources.config import read_sources_file
+
+        return [(os.environ[spec.url.env] if not isinstance(spec.url, str) else spec.url,
+                 spec.table, spec.timezone)
+                for spec in read_sources_file(os.environ["STAT_SOURCES_FILE"])
+                if spec.kind == "wazo" and spec.url is not None
+                and (isinstance(spec.url, str) or os.environ.get(spec.url.env))]
+    if os.environ.get("STAT_SOURCE_URL"):
+        return [(os.environ["STAT_SOURCE_URL"], os.environ.get("STAT_SOURCE_TABLE", "queue_log"),
+                 os.environ.get("STAT_SOURCE_TIMEZONE", "UTC"))]
+    return []
 
 
 def hour_floor(t: dt.datetime) -> dt.datetime:

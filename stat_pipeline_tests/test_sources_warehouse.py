@@ -323,3 +323,26 @@ def test_migration_0017_labels_an_existing_warehouse_with_its_one_source(warehou
             "SELECT column_default FROM information_schema.columns "
             "WHERE table_name = 'stat_queue' AND column_name = 'source'").scalar() is None
     engine.dispose()
+
+
+def test_first_partition_is_the_earliest_day_of_the_database_sources(pbxs, tmp_path,
+                                                                      monkeypatch):
+    """With a sources file, the partitions start on the day of the earliest row of its Wazo
+    sources (a PBX whose history starts before the others' must not lose its first days); a
+    source whose URL variable is not set, or a file, is not read at load."""
+    from stat_pipeline.partitions import partitions_start_from_env
+
+    for name in ("STAT_PARTITIONS_START", "STAT_WAREHOUSE_URL", "STAT_SOURCE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    older = create_engine(pbxs.pbx_url)  # paris gets a row two days before its others
+    log_rows(older, [(at("08:00:00") - dt.timedelta(days=2), "NONE", "NONE", "Agent/1001",
+                      "PAUSEALL", "")])
+    older.dispose()
+    unset = tmp_path / "with_unset.yml"
+    unset.write_text(pbxs.files["both"].read_text()
+                     + "- name: nice\n  kind: wazo\n  url: {env: NICE_DB_URL_UNSET}\n")
+    monkeypatch.delenv("NICE_DB_URL_UNSET", raising=False)
+    monkeypatch.setenv("STAT_SOURCES_FILE", str(unset))
+    assert partitions_start_from_env() == DAY - dt.timedelta(days=2)
+    monkeypatch.setenv("STAT_SOURCES_FILE", str(pbxs.files["lyon"]))  # a file only: unknown
+    assert partitions_start_from_env() is None
