@@ -98,3 +98,21 @@ def test_missing_file_is_one_line(tmp_path):
 
 def test_mapping_with_sources_key_is_accepted():
     assert [s.name for s in parse_sources("sources:\n" + WAZO + FLAT)] == ["paris", "lyon"]
+
+
+def test_serve_checks_the_sources_file_before_starting(tmp_path):
+    """`stat-pipeline serve` takes a sources file as the source, and says in one line what
+    is wrong with it (invalid, or a {env: VAR} not set) before anything starts."""
+    from stat_pipeline.commands.serve import ServeError, check_source
+
+    good = tmp_path / "pbx.yml"
+    good.write_text(WAZO + FLAT)
+    check_source({"STAT_SOURCES_FILE": str(good), "PARIS_URL": "postgresql+psycopg2://r@h/a"})
+    with pytest.raises(ServeError, match=r"environment variables not set: paris\.url \(\$PARIS_URL\)"):
+        check_source({"STAT_SOURCES_FILE": str(good)})
+    bad = tmp_path / "bad.yml"
+    bad.write_text(WAZO + WAZO)
+    with pytest.raises(ServeError, match="bad.yml: .*paris"):
+        check_source({"STAT_SOURCES_FILE": str(bad), "PARIS_URL": "x"})
+    with pytest.raises(ServeError, match="no source: set STAT_SOURCES_FILE"):
+        check_source({})

@@ -65,9 +65,24 @@ def prepare_home(home: Path) -> None:
 
 
 def check_source(env: dict[str, str]) -> None:
+    """A source is configured, and a sources file is valid with every ``{env: VAR}`` it
+    names set: said in one line before anything starts, not as a failing code location."""
+    if env.get("STAT_SOURCES_FILE"):
+        from stat_pipeline.sources.config import SourcesFileError, missing_env, read_sources_file
+
+        try:
+            specs = read_sources_file(env["STAT_SOURCES_FILE"])
+        except SourcesFileError as exc:
+            raise ServeError(str(exc)) from None
+        missing = missing_env(specs, env)
+        if missing:
+            raise ServeError(f"{env['STAT_SOURCES_FILE']}: environment variables not set: "
+                             f"{', '.join(missing)}")
+        return
     if not any(env.get(v) for v in ("STAT_SOURCE_URL", "STAT_SOURCE_FILE", "STAT_SOURCE_CSV")):
-        raise ServeError("no source: set STAT_SOURCE_URL (Wazo's asterisk database, read-only "
-                         "account) or STAT_SOURCE_FILE (a queue_log file)")
+        raise ServeError("no source: set STAT_SOURCES_FILE (several PBXs), STAT_SOURCE_URL "
+                         "(Wazo's asterisk database, read-only account) or STAT_SOURCE_FILE "
+                         "(a queue_log file)")
 
 
 def check_warehouse_server(url: str, minimum_major: Optional[int] = None) -> None:

@@ -216,6 +216,17 @@ def _resolve(value: Union[EnvRef, str, None], file: str, name: str, field: str,
     return found
 
 
+def missing_env(specs: list[SourceSpec], env: Optional[dict[str, str]] = None) -> list[str]:
+    """``source.field ($VAR)`` for every ``{env: VAR}`` of ``specs`` that is not set."""
+    env = os.environ if env is None else env
+    missing = []
+    for spec in specs:
+        for field, value in (("url", spec.url), ("config.confd_token", spec.config.confd_token)):
+            if isinstance(value, EnvRef) and not env.get(value.env):
+                missing.append(f"{spec.name}.{field} (${value.env})")
+    return missing
+
+
 @dataclass
 class Member:
     """One source of a run: its name (the warehouse scope), reader and config origin."""
