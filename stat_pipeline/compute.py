@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 import dagster as dg
+from sqlalchemy import text
 
 from stat_pipeline.definitions import DIMENSIONS_JOB, HOURLY_JOB, QUIET, build_definitions
 from stat_pipeline.export import export_tables
@@ -20,6 +21,7 @@ from stat_pipeline.sql import query
 from stat_pipeline.time_window import TimeWindow, time_window_from_env
 from stat_pipeline.compute_server import INSTANCE_DB, WAREHOUSE_DB, compute_server
 from stat_pipeline.warehouse.embedded import EmbeddedPostgres
+from stat_pipeline.warehouse.writes import lock_warehouse
 
 HOUR = dt.timedelta(hours=1)
 ALL_TIME = (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
@@ -95,6 +97,37 @@ def parse_instant(value: str) -> dt.datetime:
     return t
 
 
+def _months_from(conn, first_hour: dt.datetime) -> list[str]:
+    """The month tables of the empty range-partitioned tables (migration 0018) start at
+    ``first_hour``'s month. A fresh warehouse has this month's and the next one's, and the
+    months are contiguous from ``<table>_before`` to ``<table>_after``: a file of May 2015
+    made the first write create every month from then to now (278 tables with their
+    indexes, ~2 s, and 140 partitions for every later statement to plan over). A table
+    that holds any row is left as it is; so is queue_log_rejects (a DEFAULT partition: its
+    months need not be contiguous). Returns the tables re-based."""
+    lock_warehouse(conn)
+    month = first_hour.astimezone(dt.timezone.utc).replace(day=1, hour=0, minute=0, second=0,
+                                                           microsecond=0)
+    quote = conn.dialect.identifier_preparer.quote
+    rebased = []
+    for (table,) in conn.execute(_q("contiguous_tables")).all():
+        if conn.execute(_q("month_span"), {"table": table, "month": month}).scalar_one() \
+                or conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {quote(table)})")).scalar_one():
+            continue
+        for (part,) in conn.execute(_q("month_tables"), {"table": table}).all():
+            conn.execute(text(f"DROP TABLE {quote(part)}"))  # empty: the table is
+        for catch_all, lo, hi in (("_before", None, month), ("_after", month, None)):
+            conn.execute(text(f"ALTER TABLE {quote(table)} DETACH PARTITION "
+                              f"{quote(table + catch_all)}"))
+            conn.execute(text("SELECT stat_attach_catch_all(:t, :c, :lo, :hi)"),
+                         {"t": table, "c": table + catch_all, "lo": lo, "hi": hi})
+        rebased.append(table)
+    if rebased:  # the month itself, so that the tables are tiled as every writer expects
+        conn.execute(text("SELECT stat_prepare_hours(:start, :end)"),
+                     {"start": month, "end": month + HOUR})
+    return rebased
+
+
 def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
                  config: Optional[Path] = None, until: Optional[dt.datetime] = None,
                  instance: Optional[dg.DagsterInstance] = None,
@@ -123,6 +156,8 @@ def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
         with engine.begin() as conn:
             conn.execute(_q("drop_staged"))
         raise ValueError(_nothing_to_compute(queue_log, counts, window, until))
+    with engine.begin() as conn:
+        _months_from(conn, hours[0])
     staged = StagedRows(name=source.source_name(), until=source.until)
     result = ComputeResult()
     instance = instance or dg.DagsterInstance.ephemeral()

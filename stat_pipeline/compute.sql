@@ -95,3 +95,20 @@ WHERE ("time" >= :start AND "time" < :end) OR "time" IS NULL
 
 -- name: drop_staged
 DROP TABLE IF EXISTS compute_staged_rows
+
+-- name: contiguous_tables
+-- The range-partitioned tables whose months are contiguous, between <table>_before and
+-- <table>_after (migration 0018); queue_log_rejects has a DEFAULT partition instead.
+SELECT table_name FROM partitioned_tables
+WHERE to_regclass(table_name || '_default') IS NULL ORDER BY table_name
+
+-- name: month_span
+-- Whether :month is one of :table's months or the one after its last (its first write
+-- then creates nothing, or one month).
+SELECT coalesce(CAST(:month AS timestamptz) >= r.first_month
+                AND CAST(:month AS timestamptz) <= r.after_last, false) AS month_is_near
+FROM stat_month_range(:table) r
+
+-- name: month_tables
+SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = to_regclass(:table) AND c.relname ~ '_p[0-9]{4}_[0-9]{2}$'

@@ -77,19 +77,26 @@ FROM incoming_duplicates d JOIN incoming_queue_log i ON i.ctid = d.row_ref
 -- (:sources: the run's sources)
 -- How late rows reached us: ingestion time - event time, for the rows of the hours.
 -- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
--- (run_metadata.py): every hour's materialization gets its own figures.
+-- (run_metadata.py): every hour's materialization gets its own figures. The lag is sorted
+-- as double precision, the type percentile_cont takes: the same values as the numeric it
+-- was cast from before, without sorting (and spilling) numerics (issue 16, second round).
 SELECT hour, grouping(hour) = 1 AS whole_range,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) AS p50,
        percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) AS p99, max(lag) AS max
 FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour,
-             CAST(extract(epoch FROM ingested_at - "time") AS numeric) AS lag FROM queue_log
+             CAST(extract(epoch FROM ingested_at - "time") AS double precision) AS lag
+      FROM queue_log
       WHERE source = ANY(CAST(:sources AS text[])) AND "time" >= :start AND "time" < :end) l
 GROUP BY GROUPING SETS ((hour), ())
 
 -- name: summary
--- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
--- (run_metadata.py): every hour's materialization gets its own figures.
-SELECT hour, grouping(hour) = 1 AS whole_range, event, count(*) AS n
-FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour, event FROM queue_log
-      WHERE source = ANY(CAST(:sources AS text[])) AND "time" >= :start AND "time" < :end) l
-GROUP BY GROUPING SETS ((hour, event), (event)) ORDER BY event
+-- Rows per hour of [start, end) and event, in one scan; the range's totals per event are
+-- their sums (queue_log.py). A hash aggregate over the rows, then the ~16 groups an hour
+-- sorted by event: grouping sets ((hour, event), (event)) sorted all the rows by
+-- (event, hour) instead, spilling to disk (issue 16, second round).
+WITH counts AS MATERIALIZED (
+    SELECT date_trunc('hour', "time", 'UTC') AS hour, event, count(*) AS n FROM queue_log
+    WHERE source = ANY(CAST(:sources AS text[])) AND "time" >= :start AND "time" < :end
+    GROUP BY 1, 2
+)
+SELECT hour, event, n FROM counts ORDER BY event
