@@ -346,3 +346,31 @@ def test_first_partition_is_the_earliest_day_of_the_database_sources(pbxs, tmp_p
     assert partitions_start_from_env() == DAY - dt.timedelta(days=2)
     monkeypatch.setenv("STAT_SOURCES_FILE", str(pbxs.files["lyon"]))  # a file only: unknown
     assert partitions_start_from_env() is None
+
+
+def test_names_shared_by_two_sources_in_one_tenant_are_said(pbxs, tmp_path, warehouse_url):
+    """Two PBXs configured into one tenant: their `sales` stay two rows (never merged), and
+    the dimension's materialization names the queue and agent shown twice in that tenant;
+    PBXs in tenants of their own get no such note."""
+    def shared_of(warehouse) -> dict:
+        result = warehouse.defs.resolve_job_def(DIMENSIONS_JOB).execute_in_process(
+            instance=warehouse.instance, run_config=QUIET)
+        return {m.asset_key.path[-1]: m.metadata.get("names_shared_across_sources")
+                for m in result.asset_materializations_for_node("dimensions")}
+
+    assert shared_of(pbxs.warehouse("both", warehouse_url)) == {"stat_queue": None,
+                                                                "stat_agent": None}
+    same = json.loads(json.dumps(LYON_CONFIG).replace(T_LYON, T_PARIS))
+    confd = tmp_path / "lyon_in_paris_tenant.json"
+    confd.write_text(json.dumps(same))
+    pbxs.files["one_tenant"] = tmp_path / "one_tenant.yml"
+    pbxs.files["one_tenant"].write_text(pbxs.files["both"].read_text().replace(
+        str(tmp_path / "lyon_confd.json"), str(confd)))
+    one_tenant = pbxs.warehouse("one_tenant")
+    shared = shared_of(one_tenant)
+    assert shared["stat_queue"].data == [{"tenant_uuid": T_PARIS, "name": "sales",
+                                          "sources": ["lyon", "paris"]}]
+    assert shared["stat_agent"].data == [{"tenant_uuid": T_PARIS, "name": "Agent/1001",
+                                          "sources": ["lyon", "paris"]}]
+    assert len(one_tenant.query("SELECT id FROM stat_queue WHERE name = 'sales' "
+                                "AND NOT deleted")) == 2

@@ -239,6 +239,24 @@ def merge_metadata(per_source: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def _names_shared_across_sources(warehouse: Warehouse, context) -> dict[str, list[dict]]:
+    """Per dimension, the live names that several sources hold in one tenant (dimensions.sql
+    names_shared_across_sources), with a warning: kept apart, but listed twice by Wazo."""
+    with warehouse.engine().connect() as conn:
+        rows = conn.execute(_q("names_shared_across_sources")).all()
+    shared: dict[str, list[dict]] = {}
+    for row in rows:
+        shared.setdefault(row.kind, []).append(
+            {"tenant_uuid": row.tenant_uuid, "name": row.name, "sources": list(row.sources)})
+    for kind, items in shared.items():
+        context.log.warning(
+            f"{kind}: {len(items)} name(s) live on several sources in one tenant, e.g. "
+            f"{items[0]['name']!r} of {', '.join(items[0]['sources'])} in tenant "
+            f"{items[0]['tenant_uuid']}: kept apart (one row per source), but Wazo's API "
+            "and reports show the name twice in that tenant; give each PBX its own tenant")
+    return shared
+
+
 def dimension_assets() -> list[dg.AssetsDefinition]:
     @dg.multi_asset(
         specs=[
@@ -277,10 +295,14 @@ def dimension_assets() -> list[dg.AssetsDefinition]:
         if not per_source:
             raise dg.Failure(description="no source's config could be read: " + "; ".join(
                 f"{name}: {why}" for name, why in failed.items()))
+        shared = _names_shared_across_sources(warehouse, context) if len(members) > 1 else {}
         for key in ("stat_queue", "stat_agent"):
             metadata = merge_metadata({name: m[key] for name, m in per_source.items()})
             if failed:
                 metadata = {**metadata, "sources_not_refreshed": dg.MetadataValue.json(failed)}
+            if shared.get(key):
+                metadata = {**metadata, "names_shared_across_sources":
+                            dg.MetadataValue.json(shared[key])}
             yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
     return [dimensions]

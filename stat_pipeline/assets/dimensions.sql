@@ -168,3 +168,18 @@ SELECT name, tenant_uuid, queue_id, deleted FROM stat_queue ORDER BY deleted, na
 
 -- name: agent_summary
 SELECT name, tenant_uuid, agent_id, deleted FROM stat_agent ORDER BY deleted, name
+
+-- name: names_shared_across_sources
+-- Live queues / agents of the same name in the same tenant on several sources (run outside
+-- any source scope): two PBXs configured into one tenant. They stay apart (two rows, never
+-- merged: each PBX's `sales` is its own queue), but Wazo's readers list the tenant's queues
+-- by name, and see the name twice: said on the dimension's materialization.
+SELECT kind, tenant_uuid, name, array_agg(DISTINCT source ORDER BY source) AS sources
+FROM (SELECT 'stat_queue' AS kind, tenant_uuid, name, source FROM stat_queue
+      WHERE NOT deleted AND source IS NOT NULL
+      UNION ALL
+      SELECT 'stat_agent', tenant_uuid, name, source FROM stat_agent
+      WHERE NOT deleted AND source IS NOT NULL) live
+GROUP BY kind, tenant_uuid, name
+HAVING count(DISTINCT source) > 1
+ORDER BY kind, tenant_uuid, name
