@@ -8,8 +8,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 
 from stat_pipeline.retention import drop_raw_months
+from stat_pipeline.warehouse import migrate as migrations
 from stat_pipeline_tests.harness import CallCentre, at
 from stat_pipeline_tests.test_agents import AGENT_ASSETS, END_OF_DAY, PREV, _config, rows
 
@@ -145,3 +147,33 @@ def test_a_login_a_year_back_counts_with_a_year_of_months_kept(centre):
     # names that never logged in, paused or joined (Agent/3, Local/id-3...) have no span
     assert centre.query("SELECT count(*) FROM agent_state_span WHERE agent IN "
                         "('Agent/3', 'Local/id-3@agentcallback')") == [(0,)]
+
+
+def test_migration_fills_the_spans_of_the_rows_already_copied(versioned_warehouse_url,
+                                                              monkeypatch):
+    """A warehouse with rows before 0020 (on each server version): the migration records
+    their spans; later inserts, of several sources in one statement, extend them."""
+    engine = sa.create_engine(versioned_warehouse_url)
+    every = migrations.migration_files()
+    monkeypatch.setattr(migrations, "migration_files",
+                        lambda: [m for m in every if m[0] < "0020"])
+    migrations.migrate(engine)
+    insert = """
+        INSERT INTO queue_log (source, source_id, "time", callid, queuename, agent, event)
+        SELECT s, g, timestamptz '2024-01-20 00:00+00' + g * interval '1 day', 'NONE',
+               CASE WHEN g % 3 = 0 THEN NULL ELSE 'q' || g % 2 END, 'Agent/' || g % 4,
+               (ARRAY['AGENTCALLBACKLOGIN', 'PAUSEALL', 'ADDMEMBER', 'PAUSE', 'CONNECT'])[g % 5 + 1]
+        FROM generate_series(:first, :last) g, (VALUES ('a'), ('b')) v(s)"""
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(insert), {"first": 1, "last": 60})
+        monkeypatch.setattr(migrations, "migration_files", lambda: every)
+        assert "0020_agent_state_spans" in migrations.migrate(engine)
+        with engine.begin() as conn:
+            exact = conn.exec_driver_sql(EXACT).all()
+            assert exact and conn.exec_driver_sql(SPANS).all() == exact
+            conn.execute(sa.text(insert), {"first": 61, "last": 90})
+            assert conn.exec_driver_sql(SPANS).all() == conn.exec_driver_sql(EXACT).all()
+            assert conn.exec_driver_sql(UNCOVERED).scalar() == 0
+    finally:
+        engine.dispose()
