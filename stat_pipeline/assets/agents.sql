@@ -36,10 +36,12 @@ CREATE TEMP TABLE agent_iv (
 -- or a membership begun days ago still counts, a pause begun before the hour is counted
 -- from the hour (wazo-stat drops it, quirk Q4). Probes go through the partial indexes of
 -- migration 0003, one per agent (and live queue), never through all history: only for
--- the names that have such rows at all, and only over the months between the name's first
--- and last such rows (agent_state_span, migration 0020: each key's span covers its rows),
--- so on monthly partitions an hour does not probe every month kept (partitions outside the
--- span are pruned at run time; a name whose rows retention dropped probes none).
+-- the names that have such rows at all, and starting at the month of the name's last such
+-- row (agent_state_span, migration 0020: each key's span covers its rows; the months after
+-- it are pruned at run time), newest month first, stopping at the first row found. So on
+-- monthly partitions an hour does not probe every month kept; a name whose rows retention
+-- dropped probes none. (Only one bound per probe: with both span ends, the planner
+-- expected few rows and sorted every month's rows instead of reading the newest first.)
 INSERT INTO agent_ev (fam, agent, queuename, "time", row_id, event, data1, data2)
 WITH fams(event, fam) AS (VALUES
         ('AGENTCALLBACKLOGIN', 'login'), ('AGENTCALLBACKLOGOFF', 'login'),
@@ -82,7 +84,7 @@ JOIN global_spans sp ON sp.fam = 'login' AND sp.agent = n.agent AND sp.since < :
 CROSS JOIN LATERAL (
     SELECT q.agent, q.queuename, q."time", q.id, q.event, q.data1, q.data2 FROM queue_log q
     WHERE q.agent = n.agent AND q.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF')
-      AND q."time" < :start AND q."time" BETWEEN sp.since AND sp.till
+      AND q."time" < :start AND q."time" <= sp.till
     ORDER BY q."time" DESC LIMIT 1) b
 UNION ALL
 -- the first login row after the range: a logoff there may say (logged seconds) that the
@@ -92,7 +94,7 @@ JOIN global_spans sp ON sp.fam = 'login' AND sp.agent = n.agent AND sp.till >= :
 CROSS JOIN LATERAL (
     SELECT q.agent, q.queuename, q."time", q.id, q.event, q.data1, q.data2 FROM queue_log q
     WHERE q.agent = n.agent AND q.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF')
-      AND q."time" >= :end AND q."time" BETWEEN sp.since AND sp.till
+      AND q."time" >= :end AND q."time" >= sp.since
     ORDER BY q."time" LIMIT 1) a
 UNION ALL
 SELECT 'pause', b.* FROM names n
@@ -100,7 +102,7 @@ JOIN global_spans sp ON sp.fam = 'pause' AND sp.agent = n.agent AND sp.since < :
 CROSS JOIN LATERAL (
     SELECT q.agent, q.queuename, q."time", q.id, q.event, q.data1, q.data2 FROM queue_log q
     WHERE q.agent = n.agent AND q.event IN ('PAUSEALL', 'UNPAUSEALL', 'AGENTCALLBACKLOGOFF')
-      AND q."time" < :start AND q."time" BETWEEN sp.since AND sp.till
+      AND q."time" < :start AND q."time" <= sp.till
     ORDER BY q."time" DESC LIMIT 1) b
 UNION ALL
 SELECT 'member', b.* FROM names n
@@ -110,7 +112,7 @@ CROSS JOIN LATERAL (
     SELECT q.agent, q.queuename, q."time", q.id, q.event, q.data1, q.data2 FROM queue_log q
     WHERE q.agent = n.agent AND q.queuename = qu.name
       AND q.event IN ('ADDMEMBER', 'REMOVEMEMBER') AND q."time" < :start
-      AND q."time" BETWEEN sp.since AND sp.till
+      AND q."time" <= sp.till
     ORDER BY q."time" DESC LIMIT 1) b
 UNION ALL
 SELECT 'qpause', b.* FROM names n
@@ -120,7 +122,7 @@ CROSS JOIN LATERAL (
     SELECT q.agent, q.queuename, q."time", q.id, q.event, q.data1, q.data2 FROM queue_log q
     WHERE q.agent = n.agent AND q.queuename = qu.name
       AND q.event IN ('PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER') AND q."time" < :start
-      AND q."time" BETWEEN sp.since AND sp.till
+      AND q."time" <= sp.till
     ORDER BY q."time" DESC LIMIT 1) b
 UNION ALL
 -- wrap-ups are not a state but a planned duration: those begun up to :wrapup_lookback
