@@ -3,7 +3,8 @@ hour and agent, globally and per queue) and our stat_agent_pause_reason.
 
 wazo-stat computes these over its run's window (wazo_stat_algorithm.md section 9); we compute
 each UTC hour from the warehouse rows. State from before the hour (a login days ago, a pause
-or a membership begun earlier) is found by an index probe per agent (agents.sql ``collect``),
+or a membership begun earlier) is found by an index probe per agent (agents.sql ``collect``;
+only for names with such rows, within their span: agent_state_span, migration 0020),
 and an interval still open is counted up to the *horizon*: the source's ``until``, else now.
 So an hour's rows depend only on the rows and the horizon, not on the run that computed it.
 """

@@ -35,7 +35,13 @@ CREATE TEMP TABLE agent_iv (
 -- The rows of the range, plus per agent (and queue) the last state row before it: a login
 -- or a membership begun days ago still counts, a pause begun before the hour is counted
 -- from the hour (wazo-stat drops it, quirk Q4). Probes go through the partial indexes of
--- migration 0003, one per agent (and live queue), never through all history.
+-- migration 0003, one per agent (and live queue), never through all history: only for
+-- the names that have such rows at all, and starting at the month of the name's last such
+-- row (agent_state_span, migration 0020: each key's span covers its rows; the months after
+-- it are pruned at run time), newest month first, stopping at the first row found. So on
+-- monthly partitions an hour does not probe every month kept; a name whose rows retention
+-- dropped probes none. (Only one bound per probe: with both span ends, the planner
+-- expected few rows and sorted every month's rows instead of reading the newest first.)
 INSERT INTO agent_ev (fam, agent, queuename, "time", row_id, event, data1, data2)
 WITH fams(event, fam) AS (VALUES
         ('AGENTCALLBACKLOGIN', 'login'), ('AGENTCALLBACKLOGOFF', 'login'),
@@ -46,16 +52,26 @@ WITH fams(event, fam) AS (VALUES
         -- paused only when added paused (ADDMEMBER 'PAUSED', Asterisk 11+)
         ('PAUSE', 'qpause'), ('UNPAUSE', 'qpause'), ('ADDMEMBER', 'qpause'),
         ('REMOVEMEMBER', 'qpause')),
+-- per family, the span of each name's (and queue's) rows of the family's events
+spans AS MATERIALIZED (
+    SELECT f.fam, s.agent, s.queuename, min(s.first_time) AS since, max(s.last_time) AS till
+    FROM agent_state_span s JOIN fams f ON f.event = s.event
+    GROUP BY f.fam, s.agent, s.queuename
+),
+global_spans AS MATERIALIZED (  -- agent-wide families: the queue does not matter
+    SELECT fam, agent, min(since) AS since, max(till) AS till FROM spans
+    WHERE fam IN ('login', 'pause') GROUP BY fam, agent
+),
 names AS (
     -- who can have state: agents as they log in (Agent/<n>) and as Wazo adds them to queues
     SELECT name AS agent FROM stat_agent
     UNION
     SELECT 'Local/id-' || agent_id || '@agentcallback' FROM stat_agent WHERE agent_id IS NOT NULL
     UNION
-    -- and whoever ever logged in (an agent unknown to the config, kept on request): a
-    -- scan of the small login index, so an hour does not depend on which hours ran before
-    SELECT DISTINCT agent FROM queue_log
-    WHERE event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF') AND agent IS NOT NULL
+    -- and whoever ever logged in (an agent unknown to the config, kept on request), so an
+    -- hour does not depend on which hours ran before (a name whose login rows are gone
+    -- since finds no row: the same result)
+    SELECT agent FROM global_spans WHERE fam = 'login'
 ),
 queues AS (SELECT DISTINCT name FROM stat_queue WHERE NOT deleted)
 SELECT f.fam, q.agent, q.queuename, q."time", q.id, q.event, q.data1, q.data2
@@ -63,36 +79,50 @@ FROM queue_log q JOIN fams f ON f.event = q.event
 WHERE q."time" >= :start AND q."time" < :end AND q.agent IS NOT NULL
   AND (f.fam IN ('login', 'pause') OR q.queuename IS NOT NULL)
 UNION ALL
-SELECT 'login', b.* FROM names n CROSS JOIN LATERAL (
+SELECT 'login', b.* FROM names n
+JOIN global_spans sp ON sp.fam = 'login' AND sp.agent = n.agent AND sp.since < :start
+CROSS JOIN LATERAL (
     SELECT q.agent, q.queuename, q."time", q.id, q.event, q.data1, q.data2 FROM queue_log q
     WHERE q.agent = n.agent AND q.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF')
-      AND q."time" < :start
+      AND q."time" < :start AND q."time" <= sp.till
     ORDER BY q."time" DESC LIMIT 1) b
 UNION ALL
 -- the first login row after the range: a logoff there may say (logged seconds) that the
 -- session began inside the range
-SELECT 'login', a.* FROM names n CROSS JOIN LATERAL (
+SELECT 'login', a.* FROM names n
+JOIN global_spans sp ON sp.fam = 'login' AND sp.agent = n.agent AND sp.till >= :end
+CROSS JOIN LATERAL (
     SELECT q.agent, q.queuename, q."time", q.id, q.event, q.data1, q.data2 FROM queue_log q
     WHERE q.agent = n.agent AND q.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF')
-      AND q."time" >= :end
+      AND q."time" >= :end AND q."time" >= sp.since
     ORDER BY q."time" LIMIT 1) a
 UNION ALL
-SELECT 'pause', b.* FROM names n CROSS JOIN LATERAL (
+SELECT 'pause', b.* FROM names n
+JOIN global_spans sp ON sp.fam = 'pause' AND sp.agent = n.agent AND sp.since < :start
+CROSS JOIN LATERAL (
     SELECT q.agent, q.queuename, q."time", q.id, q.event, q.data1, q.data2 FROM queue_log q
     WHERE q.agent = n.agent AND q.event IN ('PAUSEALL', 'UNPAUSEALL', 'AGENTCALLBACKLOGOFF')
-      AND q."time" < :start
+      AND q."time" < :start AND q."time" <= sp.till
     ORDER BY q."time" DESC LIMIT 1) b
 UNION ALL
-SELECT 'member', b.* FROM names n CROSS JOIN queues qu CROSS JOIN LATERAL (
+SELECT 'member', b.* FROM names n
+JOIN spans sp ON sp.fam = 'member' AND sp.agent = n.agent AND sp.since < :start
+JOIN queues qu ON qu.name = sp.queuename
+CROSS JOIN LATERAL (
     SELECT q.agent, q.queuename, q."time", q.id, q.event, q.data1, q.data2 FROM queue_log q
     WHERE q.agent = n.agent AND q.queuename = qu.name
       AND q.event IN ('ADDMEMBER', 'REMOVEMEMBER') AND q."time" < :start
+      AND q."time" <= sp.till
     ORDER BY q."time" DESC LIMIT 1) b
 UNION ALL
-SELECT 'qpause', b.* FROM names n CROSS JOIN queues qu CROSS JOIN LATERAL (
+SELECT 'qpause', b.* FROM names n
+JOIN spans sp ON sp.fam = 'qpause' AND sp.agent = n.agent AND sp.since < :start
+JOIN queues qu ON qu.name = sp.queuename
+CROSS JOIN LATERAL (
     SELECT q.agent, q.queuename, q."time", q.id, q.event, q.data1, q.data2 FROM queue_log q
     WHERE q.agent = n.agent AND q.queuename = qu.name
       AND q.event IN ('PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER') AND q."time" < :start
+      AND q."time" <= sp.till
     ORDER BY q."time" DESC LIMIT 1) b
 UNION ALL
 -- wrap-ups are not a state but a planned duration: those begun up to :wrapup_lookback

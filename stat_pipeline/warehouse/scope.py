@@ -36,7 +36,8 @@ from sqlalchemy import Connection, text
 # The tables with a source column, as a run's statements see them.
 SCOPED_TABLES = ("queue_log", "queue_log_rejects", "classified_calls", "stat_queue",
                  "stat_agent", "stat_call_on_queue", "stat_queue_periodic",
-                 "stat_agent_periodic", "stat_agent_pause_reason", "confd_snapshot")
+                 "stat_agent_periodic", "stat_agent_pause_reason", "confd_snapshot",
+                 "agent_state_span")
 
 _TEMP_RELATIONS = text(
     "SELECT c.relname, c.relkind FROM pg_class c WHERE c.relnamespace = pg_my_temp_schema() "
