@@ -374,3 +374,16 @@ def test_names_shared_by_two_sources_in_one_tenant_are_said(pbxs, tmp_path, ware
                                           "sources": ["lyon", "paris"]}]
     assert len(one_tenant.query("SELECT id FROM stat_queue WHERE name = 'sales' "
                                 "AND NOT deleted")) == 2
+
+
+def test_dimension_sync_leaves_planner_statistics_of_its_rows(pbxs, warehouse_url):
+    """Rows written by the dimension rules are analyzed at once: a small call centre never
+    reaches autovacuum's threshold, and without statistics a scope's `source = …` is
+    estimated at one row (stat_call_on_queue's insert then re-ran its look-ups per call)."""
+    both = pbxs.warehouse("both", warehouse_url)
+    both.dimensions()
+    assert both.query("SELECT c.relname, c.reltuples::int, "
+                      "(SELECT count(*) FROM stat_queue), (SELECT count(*) FROM stat_agent) "
+                      "FROM pg_class c WHERE c.relname IN ('stat_queue', 'stat_agent') "
+                      "AND c.relkind = 'r' ORDER BY 1") == [
+        ("stat_agent", 2, 2, 2), ("stat_queue", 2, 2, 2)]

@@ -81,29 +81,44 @@ def sync_dimensions(conn: Connection, config: WazoConfig,
     elif sync.refreshed:
         conn.execute(_q("store_config"), {"document": json.dumps({**document, "origin": origin})})
     conn.execute(_q("confd_tables"))
+    changed = 0  # rows the rules wrote (renames aside: they move no row between sources)
     if document is not None:
-        conn.execute(_q("queues_recreated"))
-        conn.execute(_q("queues_gone"))
-        conn.execute(_q("queues_from_confd"))
-    conn.execute(_q("queues_from_log"), {
+        changed += conn.execute(_q("queues_recreated")).rowcount
+        changed += conn.execute(_q("queues_gone")).rowcount
+        changed += conn.execute(_q("queues_from_confd")).rowcount
+    changed += conn.execute(_q("queues_from_log"), {
         "start": start or _ALL_TIME[0], "end": end or _ALL_TIME[1],
         "master_tenant": master_tenant(document, config),
         "has_config": document is not None,
-    })
+    }).rowcount
     if document is not None:
         _rename_deleted(conn, _q("queues_to_rename"), _q("queue_name_taken"), _q("rename_queue"))
-        conn.execute(_q("agents_recreated"))
-        conn.execute(_q("agents_gone"))
-        conn.execute(_q("agents_from_confd"))
+        changed += conn.execute(_q("agents_recreated")).rowcount
+        changed += conn.execute(_q("agents_gone")).rowcount
+        changed += conn.execute(_q("agents_from_confd")).rowcount
         _rename_deleted(conn, _q("agents_to_rename"), _q("agent_name_taken"), _q("rename_agent"))
     if config.keep_unknown_agents:
-        conn.execute(_q("agents_from_log"), {
+        changed += conn.execute(_q("agents_from_log"), {
             "start": start or _ALL_TIME[0], "end": end or _ALL_TIME[1],
             "master_tenant": master_tenant(document, config),
             "has_config": document is not None,
-        })
+        }).rowcount
     conn.execute(_q("drop_confd_tables"))
+    if changed:
+        _analyze_dimensions(conn)
     return sync
+
+
+def _analyze_dimensions(conn: Connection) -> None:
+    """Fresh planner statistics for stat_queue and stat_agent once the rules wrote rows.
+    Small tables: autovacuum analyzes a table after 50 changed rows, so a call centre of 30
+    agents is never analyzed, and a source scope's ``WHERE source = …`` (warehouse/scope.py)
+    is then estimated at one row: stat_call_on_queue's insert re-ran its agent look-ups per
+    call (week_s1's 10,985 calls: 3.4 s instead of ~0.1 s). A millisecond each; under the
+    warehouse lock taken above, so concurrent syncs cannot interleave. The real tables, not
+    a scope's views of them."""
+    schema = conn.execute(_q("current_schema")).scalar()
+    conn.exec_driver_sql(f'ANALYZE "{schema}".stat_queue, "{schema}".stat_agent')
 
 
 def _why_read(conn: Connection, origin: str, stored_origin: Optional[str], start: dt.datetime,

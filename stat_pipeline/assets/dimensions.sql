@@ -11,6 +11,9 @@
 INSERT INTO confd_snapshot (document) VALUES (CAST(:document AS jsonb))
 ON CONFLICT (source) DO UPDATE SET document = EXCLUDED.document, loaded_at = now()
 
+-- name: current_schema
+SELECT current_schema()
+
 -- name: clear_config
 DELETE FROM confd_snapshot
 
