@@ -116,11 +116,11 @@ def _source_tables_from_env() -> list[tuple[str, str, str]]:
     if os.environ.get("STAT_SOURCES_FILE"):
         from stat_pipeline.sources.config import read_sources_file
 
-        return [(os.environ[spec.url.env] if not isinstance(spec.url, str) else spec.url,
-                 spec.table, spec.timezone)
-                for spec in read_sources_file(os.environ["STAT_SOURCES_FILE"])
-                if spec.kind == "wazo" and spec.url is not None
-                and (isinstance(spec.url, str) or os.environ.get(spec.url.env))]
+        databases = [(spec.url if isinstance(spec.url, str) else os.environ.get(spec.url.env),
+                      spec.table, spec.timezone)
+                     for spec in read_sources_file(os.environ["STAT_SOURCES_FILE"])
+                     if spec.kind == "wazo" and spec.url is not None]
+        return [database for database in databases if database[0]]
     if os.environ.get("STAT_SOURCE_URL"):
         return [(os.environ["STAT_SOURCE_URL"], os.environ.get("STAT_SOURCE_TABLE", "queue_log"),
                  os.environ.get("STAT_SOURCE_TIMEZONE", "UTC"))]

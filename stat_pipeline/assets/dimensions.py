@@ -20,7 +20,7 @@ from stat_pipeline.resources import LIVE_ORIGINS, ConfigError, Warehouse, WazoCo
 from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sources.config import run_members
 from stat_pipeline.warehouse.scope import source_scope
-from stat_pipeline.sql import query
+from stat_pipeline.sql import analyze, query
 from stat_pipeline.warehouse.writes import lock_warehouse
 
 _ALL_TIME = (dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc),
@@ -118,7 +118,8 @@ def _analyze_dimensions(conn: Connection) -> None:
     warehouse lock taken above, so concurrent syncs cannot interleave. The real tables, not
     a scope's views of them."""
     schema = conn.execute(_q("current_schema")).scalar()
-    conn.exec_driver_sql(f'ANALYZE "{schema}".stat_queue, "{schema}".stat_agent')
+    for table in ("stat_queue", "stat_agent"):
+        analyze(conn, f'"{schema}".{table}')
 
 
 def _why_read(conn: Connection, origin: str, stored_origin: Optional[str], start: dt.datetime,
