@@ -3,6 +3,8 @@
 from collections import defaultdict
 
 import dagster as dg
+from psycopg2.errorcodes import UNIQUE_VIOLATION
+from sqlalchemy.exc import IntegrityError
 
 from stat_pipeline.assets.policies import hourly
 from stat_pipeline.assets.run_metadata import WHOLE_RANGE, by_hour, report
@@ -41,6 +43,15 @@ def _figures(conn, source_names: list[str], start, end):
     return of
 
 
+def _is_duplicate_row(exc: IntegrityError) -> bool:
+    """``exc`` is queue_log's unique index refusing a row already there (in a monthly
+    partition the index is named queue_log__time_row_pYYYY_MM)."""
+    diag = getattr(exc.orig, "diag", None)
+    code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    return (code == UNIQUE_VIOLATION
+            and (getattr(diag, "constraint_name", None) or "").startswith("queue_log__time_row"))
+
+
 _COUNTS = ("rows_read", "rows_copied", "rows_kept_aside", "rows_without_time",
            "duplicate_rows_removed")
 
@@ -57,19 +68,28 @@ def _copy(context, conn, source: QueueLogSource, source_name: str, start, end, l
     # a temporary table is never auto-analyzed, and without statistics the planner
     # takes the hour's rows for a handful (nested loops over a backfill's rows)
     analyze(conn, "incoming_queue_log", coarse=True)
-    conn.execute(_q("hash_rows"), params)
-    conn.execute(_q("find_duplicates"), params)
     # Everything above touched only this transaction's temporary tables (reading the
     # source may take seconds): the warehouse's write lock is held from here to the
     # commit, for the warehouse work alone. (With several sources, the next ones are read
     # under the lock: an untagged run; the sensors' runs read one source.)
     if not locked:
         partition_write(conn, "queue_log", start, end, context.run.run_id, names)
-    copied = conn.execute(_q("replace_rows"), params).rowcount
-    analyze_after_bulk(conn, "queue_log", copied, coarse=True)
+    conn.execute(_q("create_previous"))
+    again = conn.execute(_q("take_previous"), params).rowcount > 0
     conn.execute(_q("clear_rejects"), params)
+    duplicates = 0
+    try:
+        with conn.begin_nested():  # undone alone if the staged rows hold a duplicate
+            copied = conn.execute(_q("copy_rows_again" if again else "copy_rows"), params).rowcount
+    except IntegrityError as exc:
+        if not _is_duplicate_row(exc):
+            raise
+        conn.execute(_q("hash_rows"), params)
+        conn.execute(_q("find_duplicates"), params)
+        copied = conn.execute(_q("copy_rows_but_duplicates"), params).rowcount
+        duplicates = conn.execute(_q("record_duplicates"), params).rowcount
+    analyze_after_bulk(conn, "queue_log", copied, coarse=True)
     rejected = conn.execute(_q("record_rejects"), params).rowcount
-    duplicates = conn.execute(_q("record_duplicates"), params).rowcount
     drop_temp_created_since(conn, before)  # the next source stages into the same names
     return {"rows_read": read, "rows_copied": copied, "rows_kept_aside": rejected + duplicates,
             "rows_without_time": rejected, "duplicate_rows_removed": duplicates}

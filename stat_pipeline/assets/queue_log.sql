@@ -1,10 +1,60 @@
+-- name: create_previous
+CREATE TEMP TABLE previous_copies ("time" timestamptz, row_hash uuid, ingested_at timestamptz)
+ON COMMIT DROP
+
+-- name: take_previous
+-- Take this source's previous copy of [:start, :end) out of queue_log (under the
+-- warehouse's write lock), keeping of each row its first ingestion time: a row copied
+-- again keeps it, so that re-materializing does not hide lateness. Previous copies are
+-- matched by content (time and row_hash; the unique index queue_log__time_row makes that
+-- one row), reduced to one per content so that no join can ever multiply a row.
+WITH previous AS (
+    DELETE FROM queue_log
+    WHERE source = :source AND "time" >= :start AND "time" < :end
+    RETURNING "time", row_hash, ingested_at
+)
+INSERT INTO previous_copies
+SELECT "time", row_hash, min(ingested_at) FROM previous GROUP BY 1, 2
+
+-- name: copy_rows
+-- The staged rows of the hours into queue_log, as they come: PostgreSQL computes each
+-- row's hash once (the stored row_hash) and its unique index queue_log__time_row refuses
+-- an exact duplicate. Rows staged twice are rare (an overlapping export, a dump loaded
+-- twice): when the index refuses one, the whole statement is undone (a savepoint,
+-- queue_log.py) and the rows go the way of hash_rows below instead. Hashing every row
+-- beforehand to find duplicates that are almost never there cost a second md5 per row,
+-- a temporary copy of the rows and a hash aggregate: ~40 % of the copy (issue 16).
+-- Without a previous copy (the first copy of the hours), every row is first ingested now.
+INSERT INTO queue_log (source, source_id, "time", callid, queuename, agent, event,
+                       data1, data2, data3, data4, data5, ingested_at, source_time)
+SELECT :source, i.source_id, i."time", i.callid, i.queuename, i.agent, i.event,
+       i.data1, i.data2, i.data3, i.data4, i.data5, now(), i.time_text
+FROM incoming_queue_log i
+WHERE i."time" >= :start AND i."time" < :end
+
+-- name: copy_rows_again
+-- copy_rows when the hours held a previous copy: each row keeps its first ingestion time.
+-- (A separate statement: a left join to an empty previous_copies would still hash every
+-- staged row to probe it.)
+INSERT INTO queue_log (source, source_id, "time", callid, queuename, agent, event,
+                       data1, data2, data3, data4, data5, ingested_at, source_time)
+SELECT :source, i.source_id, i."time", i.callid, i.queuename, i.agent, i.event,
+       i.data1, i.data2, i.data3, i.data4, i.data5, coalesce(p.ingested_at, now()), i.time_text
+FROM incoming_queue_log i
+LEFT JOIN previous_copies p
+       ON p."time" = i."time"
+      AND p.row_hash = queue_log_row_hash(CAST(:source AS text), i.callid, i.queuename, i.agent,
+                                          i.event, i.data1, i.data2, i.data3, i.data4, i.data5)
+WHERE i."time" >= :start AND i."time" < :end
+
 -- name: hash_rows
--- Each staged row of the hours with the hash of its fields (migration 0009), computed once:
--- duplicates and the previous copies of the rows are found by (time, row_hash). The row's
--- columns come along, so that replace_rows reads this table alone, in staged (time) order:
--- joined back to the staged rows by ctid, the rows reached queue_log in the scrambled order
--- of a spilling hash join, each at a random place of its unique (time, row_hash) index
--- (a year of rows: 117 s of CPU with the join, 76 s without; issue 16).
+-- The way of staged rows that hold exact duplicates (copy_rows was refused). Each staged
+-- row of the hours with the hash of its fields (migration 0009), computed once: duplicates
+-- and the previous copies of the rows are found by (time, row_hash). The row's columns
+-- come along, so that copy_rows_but_duplicates reads this table alone, in staged (time)
+-- order: joined back to the staged rows by ctid, the rows reached queue_log in the
+-- scrambled order of a spilling hash join, each at a random place of its unique
+-- (time, row_hash) index (a year of rows: 117 s of CPU with the join, 76 s without).
 CREATE TEMP TABLE incoming_rows ON COMMIT DROP AS
 SELECT ctid AS row_ref, source_id, "time", time_text, callid, queuename, agent, event,
        data1, data2, data3, data4, data5,
@@ -18,8 +68,8 @@ WHERE "time" >= :start AND "time" < :end
 -- rows' source ids (a loader that read a file twice, overlapping exports, a dump loaded
 -- twice all repeat ids). The copy with the lowest source id is kept, the others are listed
 -- in queue_log_rejects. A hash aggregate finds the repeated (time, row_hash) pairs without
--- sorting the rows (issue 16); only the repeated rows are ranked. row_ref (the staged row's
--- ctid) tells apart copies that share their source id.
+-- sorting the rows; only the repeated rows are ranked. row_ref (the staged row's ctid)
+-- tells apart copies that share their source id.
 CREATE TEMP TABLE incoming_duplicates ON COMMIT DROP AS
 WITH repeated AS (
     SELECT "time", row_hash FROM incoming_rows GROUP BY "time", row_hash HAVING count(*) > 1
@@ -30,25 +80,15 @@ WITH repeated AS (
 )
 SELECT row_ref, first_id FROM ranked WHERE copy_no > 1
 
--- name: replace_rows
--- Replace the warehouse copy of [:start, :end) by what the source holds now (under the
--- warehouse's write lock). A row already copied keeps its first ingestion time, so
--- re-materializing does not hide lateness: previous copies are matched by content (time
--- and row_hash; the unique index queue_log__time_row makes that one row), and reduced to one per
--- content first, so that the join can never multiply a row whatever the table held.
-WITH previous AS (
-    DELETE FROM queue_log
-    WHERE source = :source AND "time" >= :start AND "time" < :end
-    RETURNING "time", row_hash, ingested_at
-), first_ingested AS (
-    SELECT "time", row_hash, min(ingested_at) AS ingested_at FROM previous GROUP BY 1, 2
-)
+-- name: copy_rows_but_duplicates
+-- copy_rows for staged rows holding exact duplicates: one copy of each, with its first
+-- ingestion time if the hours held a previous copy.
 INSERT INTO queue_log (source, source_id, "time", callid, queuename, agent, event,
                        data1, data2, data3, data4, data5, ingested_at, source_time)
 SELECT :source, i.source_id, i."time", i.callid, i.queuename, i.agent, i.event,
        i.data1, i.data2, i.data3, i.data4, i.data5, coalesce(p.ingested_at, now()), i.time_text
 FROM incoming_rows i
-LEFT JOIN first_ingested p ON p."time" = i."time" AND p.row_hash = i.row_hash
+LEFT JOIN previous_copies p ON p."time" = i."time" AND p.row_hash = i.row_hash
 WHERE NOT EXISTS (SELECT 1 FROM incoming_duplicates d WHERE d.row_ref = i.row_ref)
 
 -- name: clear_rejects
