@@ -92,16 +92,21 @@ ORDER BY c.id
 -- name: queues_from_log
 -- 4. queue names of the rows and calls of [:start, :end) that no row has. Without a confd
 -- config they are the only queues we know, so they are live; with one, they are deleted
--- (Wazo's rule). 'NONE' is what agent and system rows carry: not a queue.
+-- (Wazo's rule). 'NONE' is what agent and system rows carry: not a queue. The names are
+-- made distinct by a hash aggregate over both tables' rows (a call centre has tens of
+-- names) before they are looked up: UNION sorted all the rows by name, spilling to disk
+-- (issue 16).
 INSERT INTO stat_queue (name, tenant_uuid, queue_id, deleted)
 SELECT n.name, :master_tenant, CAST(NULL AS integer), CAST(:has_config AS boolean)
-FROM (SELECT q.queuename AS name FROM queue_log q
-      WHERE q."time" >= :start AND q."time" < :end
-      UNION
-      SELECT c.queuename FROM classified_calls c
-      WHERE c.call_time >= :start AND c.call_time < :end) n
-WHERE n.name IS NOT NULL AND n.name <> 'NONE' AND length(n.name) <= 128
-  AND NOT EXISTS (SELECT 1 FROM stat_queue s WHERE s.name = n.name)
+FROM (SELECT name
+      FROM (SELECT q.queuename AS name FROM queue_log q
+            WHERE q."time" >= :start AND q."time" < :end
+            UNION ALL
+            SELECT c.queuename FROM classified_calls c
+            WHERE c.call_time >= :start AND c.call_time < :end) used
+      WHERE name IS NOT NULL AND name <> 'NONE' AND length(name) <= 128
+      GROUP BY name) n
+WHERE NOT EXISTS (SELECT 1 FROM stat_queue s WHERE s.name = n.name)
   AND NOT EXISTS (SELECT 1 FROM confd_queues c WHERE c.name = n.name)
 ORDER BY n.name
 
