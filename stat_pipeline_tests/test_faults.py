@@ -1,5 +1,6 @@
 """Faults: a run killed in the middle of a partition write leaves the previous state, the
-next run repairs it; a lost source fails the step with one clear line, and it is retried."""
+next run repairs it; a lost source fails the step with one clear line, and it is retried;
+a source failing while its rows stream into the warehouse leaves nothing of them."""
 import signal
 import subprocess
 import sys
@@ -9,12 +10,14 @@ import time
 import datetime as dt
 
 import dagster as dg
+import pytest
 from sqlalchemy import create_engine, text
 
 from stat_pipeline.definitions import HOURLY_JOB, QUIET, build_definitions
 from stat_pipeline.partitions import hourly_partitions
 from stat_pipeline.resources import Warehouse
 from stat_pipeline.sources import PostgresQueueLogSource
+from stat_pipeline.sources.base import piped_copy
 from stat_pipeline_tests.harness import DAY, CallCentre, at
 
 
@@ -86,4 +89,66 @@ def test_lost_source_fails_clearly_and_is_retried(warehouse_url, monkeypatch):
     message = failure.step_failure_data.user_failure_data.description
     assert message.startswith("queue_log source pg:asterisk.queue_log unreachable:")
     assert "\n" not in message
+    centre.close()
+
+
+def test_piped_copy_raises_the_producers_error_after_what_came():
+    taken = []
+
+    def produce(sink):
+        sink.write(b"first rows\n")
+        raise ConnectionResetError("source gone")
+
+    with pytest.raises(ConnectionResetError, match="source gone"):
+        piped_copy(produce, lambda stream: taken.append(stream.read()))
+    assert taken == [b"first rows\n"]  # the caller's transaction is what undoes them
+
+
+def test_piped_copy_stops_the_producer_when_the_consumer_fails():
+    written = []
+
+    def produce(sink):  # far more than a pipe holds: it would block forever if not stopped
+        for _ in range(10_000):
+            sink.write(b"x" * 4096)
+            written.append(1)
+
+    def consume(stream):
+        stream.read(10)
+        raise ValueError("warehouse refused")
+
+    with pytest.raises(ValueError, match="warehouse refused"):
+        piped_copy(produce, consume)
+    assert len(written) < 10_000
+
+
+def test_source_failing_while_read_leaves_the_previous_copy(warehouse_url, monkeypatch):
+    """The source's rows stream into the warehouse while they are read: an error in the
+    middle of the source's COPY leaves the rows already streamed in the staging table, and
+    the run's transaction must drop them with everything else."""
+    monkeypatch.setenv("STAT_RETRY_DELAY_SECONDS", "0.05")
+    centre = CallCentre(warehouse_url)
+    centre.log(*[(at(f"10:{m:02d}:00"), f"c{m}", "q1", "NONE", "ENTERQUEUE", "", "06", "1")
+                 for m in range(0, 50)])
+    centre.run("10:00")
+    copied = centre.query("SELECT id, source_id, ingested_at FROM queue_log ORDER BY id")
+    assert len(copied) == 50
+    centre.log((at("10:55:00"), "boom", "q1", "NONE", "ENTERQUEUE", "", "06", "1"),
+               (at("10:56:00"), "after", "q1", "NONE", "ENTERQUEUE", "", "06", "1"))
+    with centre.engine.begin() as conn:  # a source that fails at one row, after the others
+        conn.exec_driver_sql(
+            "CREATE VIEW asterisk.queue_log_breaks AS SELECT * FROM asterisk.queue_log "
+            "WHERE CASE WHEN callid = 'boom' THEN 1 / 0 = 1 ELSE true END")
+    breaking = PostgresQueueLogSource(url=warehouse_url, table="asterisk.queue_log_breaks")
+    defs = build_definitions(partitions=hourly_partitions(start=DAY, end=DAY + dt.timedelta(days=1)),
+                             source=breaking, warehouse=Warehouse(url=warehouse_url),
+                             wazo_config=centre.config)
+    result = defs.resolve_job_def(HOURLY_JOB).execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), run_config=QUIET,
+        partition_key="2024-03-01-10:00", raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "division by zero" in str(failure.step_failure_data.error)
+    assert centre.query("SELECT id, source_id, ingested_at FROM queue_log ORDER BY id") == copied
+    centre.run("10:00")  # the real source again: both new rows arrive
+    assert len(centre.query("SELECT id FROM queue_log")) == 52
     centre.close()

@@ -6,10 +6,12 @@ import codecs
 import datetime as dt
 import gzip
 import io
+import os
+import threading
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Optional, Union
+from typing import IO, TYPE_CHECKING, Callable, Optional, Union
 
 import dagster as dg
 from pydantic import Field
@@ -58,6 +60,36 @@ def _raw_copy(conn: Connection, sql: str, stream: IO[bytes]) -> None:
 
 
 _CHUNK = 1 << 20  # bytes per read: large enough that per-chunk work costs nothing
+
+
+def piped_copy(produce: Callable[[IO[bytes]], None], consume: Callable[[IO[bytes]], None]) -> None:
+    """``consume(stream)`` reads, as it comes, what ``produce(sink)`` writes in a thread:
+    one COPY ... TO STDOUT on a source feeding one COPY ... FROM STDIN of the warehouse, the
+    two servers at work at once (both cores) and nothing spooled (a year of rows is
+    gigabytes). Written to a file first, then read back, the two COPYs took turns.
+
+    The producer's error is raised once the consumer has taken what came before it: the
+    caller's warehouse transaction then rolls back, so a half-read source never lands. A
+    consumer that fails closes the pipe, which stops the producer (a broken pipe)."""
+    read_fd, write_fd = os.pipe()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with open(write_fd, "wb", buffering=_CHUNK) as sink:
+                produce(sink)
+        except BaseException as exc:  # noqa: B036 - handed to the caller's thread
+            failures.append(exc)
+
+    producer = threading.Thread(target=run, name="piped-copy", daemon=True)
+    producer.start()
+    try:
+        with open(read_fd, "rb", buffering=_CHUNK) as stream:
+            consume(stream)
+    finally:
+        producer.join()
+    if failures:
+        raise failures[0]
 _EVER = (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc))
 
 

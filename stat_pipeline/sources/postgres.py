@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from typing import Optional
 
+import psycopg2
 from pydantic import Field, field_validator
 from sqlalchemy import Connection, NullPool, create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
-from stat_pipeline.sources.base import (_COLUMNS, _CREATE_INCOMING, QueueLogSource, SourceUnavailable,
-                                        _known_zone, _raw_copy, _touched, set_aside_implausible,
-                                        window_params)
+from stat_pipeline.sources.base import (_CHUNK, _COLUMNS, _CREATE_INCOMING, QueueLogSource,
+                                        SourceUnavailable, _known_zone, _raw_copy, _touched,
+                                        piped_copy, set_aside_implausible, window_params)
 
 
 def read_only_engine(url_text: str, timezone: str = "UTC"):
@@ -83,9 +83,9 @@ class PostgresQueueLogSource(QueueLogSource):
                 """ELSE CAST("time" AS timestamptz) END""")
 
     def stage(self, conn: Connection, start: dt.datetime, end: dt.datetime) -> None:
-        spool = tempfile.SpooledTemporaryFile(max_size=64 << 20, mode="w+b")
         source = self._engine()
         window = window_params(self.until)
+        conn.execute(text(_CREATE_INCOMING))
         try:
             with source.connect() as src:
                 cursor = src.connection.dbapi_connection.cursor()
@@ -100,14 +100,17 @@ class PostgresQueueLogSource(QueueLogSource):
                     f'OR (parsed_time >= %(start)s AND parsed_time < %(end)s'
                     + ("" if not self.until else ' AND parsed_time <= %(until)s') + ')',
                     {"start": start, "end": end, "until": self.until, **window}).decode()
-                cursor.copy_expert(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", spool)
+                piped_copy(
+                    lambda sink: cursor.copy_expert(
+                        f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", sink, size=_CHUNK),
+                    lambda stream: _raw_copy(
+                        conn, "COPY incoming_queue_log (source_id, \"time\", time_text, "
+                              f"{', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", stream))
                 cursor.close()
-        except OperationalError as exc:
+        except (OperationalError, psycopg2.OperationalError) as exc:
+            # the source unreachable, or gone while it was read (the warehouse's own
+            # errors are SQLAlchemy's DBAPIError, raised as they are)
             raise SourceUnavailable(self.source_name(), exc) from exc
         finally:
             source.dispose()
-        spool.seek(0)
-        conn.execute(text(_CREATE_INCOMING))
-        _raw_copy(conn, "COPY incoming_queue_log (source_id, \"time\", time_text, "
-                        f"{', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", spool)
         set_aside_implausible(conn, window)
