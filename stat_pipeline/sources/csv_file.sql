@@ -5,9 +5,8 @@
 -- field (:pattern): "..." with "" for a quote is unquoted, any other text is taken as it
 -- is, stray quotes included. Unquoted \N is NULL (our exports' NULL). A line with the
 -- wrong number of fields, or text glued after a closing quote, is kept aside with its line
--- number. Blank lines are no rows.
-INSERT INTO csv_raw (source_id, time_text, callid, queuename, agent, event,
-                     data1, data2, data3, data4, data5, reject_reason)
+-- number. Blank lines are no rows. Its rows are csv_raw's columns: parse_utc/parse_local
+-- read them directly (csv.py), without writing csv_raw and reading it back (issue 16).
 SELECT /* columns */
 FROM (
     SELECT s.line_no, s.f,
