@@ -20,7 +20,8 @@ CREATE TEMP TABLE agent_ev (
     event         text,
     data1         text,
     hint          text,        -- the tenant the row implies (resolve), NULL: none
-    seconds       integer      -- a wrap-up's planned seconds, a logoff's logged seconds
+    seconds       integer,     -- a wrap-up's planned seconds, a logoff's logged seconds
+    stat_agent_id integer      -- set by resolve for the rows of by_last_login keys only
 ) ON COMMIT DROP;
 CREATE TEMP TABLE agent_iv (
     kind          text,
@@ -218,11 +219,11 @@ CREATE INDEX ON agent_alias (alias)
 -- row; an agent number that exists in one tenant only is that agent. Deleted rows only
 -- when no live row matches.
 --
--- Decided here once per (agent name, hint) when the hint matches a row or the name has
--- one tenant (then the last login cannot change the answer); only the rows of the other
--- keys (a number in several tenants, no usable hint: by_last_login) look up their last
--- login, one by one, in segments. A small table that segments joins, instead of an UPDATE
--- of every row of agent_ev (0.57 s of 30 days).
+-- Decided once per (agent name, hint), in agent_key, when the hint matches a row or the
+-- name has one tenant (then the last login cannot change the answer); segments joins it.
+-- Only the rows of the other keys (a number in several tenants, no usable hint:
+-- by_last_login) look up their last login, one by one, and get their own stat_agent_id
+-- (none, usually). Not an UPDATE of every row of agent_ev (0.57 s of 30 days).
 CREATE TEMP TABLE agent_key ON COMMIT DROP AS
 SELECT k.agent, k.hint,
        NOT (t.tenants <= 1 OR EXISTS (SELECT 1 FROM agent_alias x
@@ -234,7 +235,29 @@ SELECT k.agent, k.hint,
         LIMIT 1) AS stat_agent_id
 FROM (SELECT DISTINCT agent, hint FROM agent_ev) k
 CROSS JOIN LATERAL (SELECT count(DISTINCT y.tenant_uuid) AS tenants FROM agent_alias y
-                    WHERE y.alias = k.agent) t
+                    WHERE y.alias = k.agent) t;
+-- (a temporary table is never analyzed by autovacuum: without its row count, the planner
+-- sorted all of agent_ev to merge-join these few keys in segments)
+ANALYZE agent_key;
+UPDATE agent_ev e SET stat_agent_id = (
+        SELECT x.stat_agent_id FROM agent_alias x
+        WHERE x.alias = e.agent
+          AND x.tenant_uuid = (
+                   SELECT min(c.tenant_uuid) FROM agent_context c
+                   WHERE c.name = split_part((
+                       SELECT l.data1 FROM queue_log l
+                       WHERE l.agent = e.agent
+                         AND l.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF')
+                         AND l."time" <= e."time"
+                       ORDER BY l."time" DESC LIMIT 1), '@', 2)
+                   HAVING count(DISTINCT c.tenant_uuid) = 1)
+        ORDER BY x.deleted, x.stat_agent_id DESC
+        LIMIT 1)
+FROM agent_key k
+-- (uncorrelated: a one-time test, so that without such a key agent_ev is not read at all)
+WHERE EXISTS (SELECT 1 FROM agent_key WHERE by_last_login)
+  AND k.by_last_login AND k.agent = e.agent AND (k.hint IS NULL) = (e.hint IS NULL)
+  AND coalesce(k.hint, '') = coalesce(e.hint, '')
 
 -- name: segments
 -- Raw intervals from the rows, per state machine (family) and agent (and queue):
@@ -254,20 +277,8 @@ CROSS JOIN LATERAL (SELECT count(DISTINCT y.tenant_uuid) AS tenants FROM agent_a
 -- CASE for that row only.
 WITH ev AS NOT MATERIALIZED (
     SELECT e.fam, e.queuename, e."time", e.row_id, e.event, e.data1, e.seconds,
-           CASE WHEN k.by_last_login THEN (
-               SELECT x.stat_agent_id FROM agent_alias x
-               WHERE x.alias = e.agent
-                 AND x.tenant_uuid = (
-                       SELECT min(c.tenant_uuid) FROM agent_context c
-                       WHERE c.name = split_part((
-                           SELECT l.data1 FROM queue_log l
-                           WHERE l.agent = e.agent
-                             AND l.event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF')
-                             AND l."time" <= e."time"
-                           ORDER BY l."time" DESC LIMIT 1), '@', 2)
-                       HAVING count(DISTINCT c.tenant_uuid) = 1)
-               ORDER BY x.deleted, x.stat_agent_id DESC
-               LIMIT 1) ELSE k.stat_agent_id END AS stat_agent_id
+           CASE WHEN k.by_last_login THEN e.stat_agent_id ELSE k.stat_agent_id END
+               AS stat_agent_id
     FROM agent_ev e
     -- (agent, hint) with a NULL hint as a key of its own, in hashable equalities
     JOIN agent_key k ON k.agent = e.agent AND (k.hint IS NULL) = (e.hint IS NULL)
@@ -362,63 +373,75 @@ DELETE FROM stat_agent_pause_reason WHERE "time" >= :start AND "time" < :end
 -- config (a deleted stat_queue row) gets no per-queue row, as in wazo-stat.
 --
 -- Both tables in one statement, from the intervals as they are (no table of hourly shares
--- written and read twice), in the order of their ids. Then what the foreign keys of both
--- tables check per row, once for all the rows written: every stat_agent_id / stat_queue_id
--- exists, and the referenced rows are locked FOR KEY SHARE until the commit (as the
--- per-row checks lock them), so that no concurrent transaction can remove them (agents.py
--- runs this with the per-row checks off where it may). Returns the referenced ids that do
--- not exist.
+-- written and read twice), in the order of their ids. A wrap-up is split into hours once
+-- and summed per hour, agent and queue, then per hour and agent (GROUPING SETS), instead
+-- of being split twice (global and per queue); queue names become ids after the sums (a
+-- live queue's name is one id). Then what the foreign keys of both tables check per row,
+-- once for all the rows written: every stat_agent_id / stat_queue_id exists, and the
+-- referenced rows are locked FOR KEY SHARE until the commit (as the per-row checks lock
+-- them), so that no concurrent transaction can remove them (agents.py runs this with the
+-- per-row checks off where it may). Returns the referenced ids that do not exist.
 WITH live_queue AS (  -- the live stat_queue row of a name (the newest, should there be two)
     SELECT DISTINCT ON (name) name, id FROM stat_queue WHERE NOT deleted ORDER BY name, id DESC
 ),
-timed AS (  -- login, pause (global and per queue) and wrap-up intervals
-    SELECT i.kind, i.stat_agent_id, i.queuename, i.s, i.e FROM agent_iv i
-    WHERE i.kind IN ('login', 'qlogin', 'pause', 'qpause')
+shares AS (  -- (kind, agent, queue or NULL, hour, time): login, pause and wrap-up
+    SELECT i.kind, i.stat_agent_id, i.queuename, h.hour,
+           least(i.e, h.hour + interval '1 hour') - greatest(i.s, h.hour) AS d
+    FROM agent_iv i
+    CROSS JOIN LATERAL generate_series(
+        date_trunc('hour', greatest(i.s, CAST(:start AS timestamptz)), 'UTC'),
+        least(i.e, CAST(:end AS timestamptz)) - interval '1 microsecond',
+        interval '1 hour') AS h(hour)
+    WHERE i.kind IN ('login', 'qlogin', 'pause', 'qpause') AND i.s < :end AND i.e > :start
     UNION ALL
-    SELECT 'wrapup', w.stat_agent_id, NULL, w.s, w.e FROM agent_wrapup w
-    UNION ALL
-    SELECT 'wrapup', w.stat_agent_id, w.queuename, w.s, w.e FROM agent_wrapup w
-    WHERE w.queuename IS NOT NULL
+    SELECT 'wrapup', w.stat_agent_id, CASE WHEN grouping(w.queuename) = 0 THEN w.queuename END,
+           h.hour, sum(least(w.e, h.hour + interval '1 hour') - greatest(w.s, h.hour))
+    FROM agent_wrapup w
+    CROSS JOIN LATERAL generate_series(
+        date_trunc('hour', greatest(w.s, CAST(:start AS timestamptz)), 'UTC'),
+        least(w.e, CAST(:end AS timestamptz)) - interval '1 microsecond',
+        interval '1 hour') AS h(hour)
+    WHERE w.s < :end AND w.e > :start
+    GROUP BY GROUPING SETS ((h.hour, w.stat_agent_id), (h.hour, w.stat_agent_id, w.queuename))
+    HAVING grouping(w.queuename) = 1 OR w.queuename IS NOT NULL  -- no queue: global only
+),
+per_name AS (
+    SELECT t.hour, t.stat_agent_id, t.queuename,
+           coalesce(sum(t.d) FILTER (WHERE t.kind IN ('login', 'qlogin')), interval '0') AS login,
+           coalesce(sum(t.d) FILTER (WHERE t.kind IN ('pause', 'qpause')), interval '0') AS pause,
+           coalesce(sum(t.d) FILTER (WHERE t.kind = 'wrapup'), interval '0') AS wrapup
+    FROM shares t
+    GROUP BY t.hour, t.stat_agent_id, t.queuename
+    HAVING sum(t.d) > interval '0'
 ),
 periodic AS (
     INSERT INTO stat_agent_periodic ("time", login_time, pause_time, wrapup_time,
                                      stat_agent_id, stat_queue_id)
-    SELECT h.hour,
-           coalesce(sum(h.d) FILTER (WHERE i.kind IN ('login', 'qlogin')), interval '0'),
-           coalesce(sum(h.d) FILTER (WHERE i.kind IN ('pause', 'qpause')), interval '0'),
-           coalesce(sum(h.d) FILTER (WHERE i.kind = 'wrapup'), interval '0'),
-           i.stat_agent_id, sq.id
-    FROM timed i
-    LEFT JOIN live_queue sq ON sq.name = i.queuename
-    CROSS JOIN LATERAL (
-        SELECT hour, least(i.e, hour + interval '1 hour') - greatest(i.s, hour) AS d
-        FROM generate_series(
-            date_trunc('hour', greatest(i.s, CAST(:start AS timestamptz)), 'UTC'),
-            least(i.e, CAST(:end AS timestamptz)) - interval '1 microsecond',
-            interval '1 hour') AS hour) h
-    WHERE i.s < :end AND i.e > :start AND (i.queuename IS NULL OR sq.id IS NOT NULL)
-    GROUP BY h.hour, i.stat_agent_id, sq.id
-    HAVING sum(h.d) > interval '0'
-    ORDER BY h.hour, i.stat_agent_id, sq.id NULLS FIRST
+    SELECT p.hour, p.login, p.pause, p.wrapup, p.stat_agent_id, sq.id
+    FROM per_name p
+    LEFT JOIN live_queue sq ON sq.name = p.queuename
+    WHERE p.queuename IS NULL OR sq.id IS NOT NULL
+    ORDER BY p.hour, p.stat_agent_id, sq.id NULLS FIRST
     RETURNING stat_agent_id, stat_queue_id
 ),
 reasons AS (
     INSERT INTO stat_agent_pause_reason ("time", stat_agent_id, stat_queue_id, reason,
                                          pause_time)
-    SELECT h.hour, i.stat_agent_id, sq.id, i.reason, sum(h.d)
-    FROM agent_iv i
-    LEFT JOIN live_queue sq ON sq.name = i.queuename
-    CROSS JOIN LATERAL (
-        SELECT hour, least(i.e, hour + interval '1 hour') - greatest(i.s, hour) AS d
-        FROM generate_series(
+    SELECT r.hour, r.stat_agent_id, sq.id, r.reason, r.pause
+    FROM (
+        SELECT h.hour, i.stat_agent_id, i.queuename, i.reason,
+               sum(least(i.e, h.hour + interval '1 hour') - greatest(i.s, h.hour)) AS pause
+        FROM agent_iv i
+        CROSS JOIN LATERAL generate_series(
             date_trunc('hour', greatest(i.s, CAST(:start AS timestamptz)), 'UTC'),
             least(i.e, CAST(:end AS timestamptz)) - interval '1 microsecond',
-            interval '1 hour') AS hour) h
-    WHERE i.kind IN ('pause_reason', 'qpause_reason')
-      AND i.s < :end AND i.e > :start AND (i.queuename IS NULL OR sq.id IS NOT NULL)
-    GROUP BY h.hour, i.stat_agent_id, sq.id, i.reason
-    HAVING sum(h.d) > interval '0'
-    ORDER BY h.hour, i.stat_agent_id, sq.id NULLS FIRST, i.reason
+            interval '1 hour') AS h(hour)
+        WHERE i.kind IN ('pause_reason', 'qpause_reason') AND i.s < :end AND i.e > :start
+        GROUP BY h.hour, i.stat_agent_id, i.queuename, i.reason
+    ) r
+    LEFT JOIN live_queue sq ON sq.name = r.queuename
+    WHERE r.pause > interval '0' AND (r.queuename IS NULL OR sq.id IS NOT NULL)
+    ORDER BY r.hour, r.stat_agent_id, sq.id NULLS FIRST, r.reason
     RETURNING stat_agent_id, stat_queue_id
 ),
 referenced AS (
