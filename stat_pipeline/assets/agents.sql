@@ -8,7 +8,7 @@
 -- Intervals live in agent_iv as (kind, agent, queue, reason, s, e): every open state is a
 -- *segment* from its opening row to the next row of the same state machine (or :horizon,
 -- the instant up to which the source is known), then merged into islands per key.
--- Wrap-ups, which are never merged, live in agent_wrapup.
+-- Wrap-ups, which are never merged, stay rows of agent_ev, read where they are summed.
 
 -- name: prepare
 CREATE TEMP TABLE agent_ev (
@@ -28,15 +28,6 @@ CREATE TEMP TABLE agent_iv (
     stat_agent_id integer,
     queuename     text,        -- NULL: the agent's global row
     reason        text,
-    s             timestamptz,
-    e             timestamptz
-) ON COMMIT DROP;
--- wrap-ups apart from agent_iv: never merged (overlapping wrap-ups add up), and 2/3 of the
--- rows, which each merge and intersect would otherwise scan again. One row per WRAPUPSTART;
--- it counts globally and, when it names a queue, in that queue.
-CREATE TEMP TABLE agent_wrapup (
-    stat_agent_id integer,
-    queuename     text,
     s             timestamptz,
     e             timestamptz
 ) ON COMMIT DROP;
@@ -239,6 +230,17 @@ CROSS JOIN LATERAL (SELECT count(DISTINCT y.tenant_uuid) AS tenants FROM agent_a
 -- (a temporary table is never analyzed by autovacuum: without its row count, the planner
 -- sorted all of agent_ev to merge-join these few keys in segments)
 ANALYZE agent_key;
+SET LOCAL default_statistics_target = 10;
+ANALYZE agent_ev;
+RESET default_statistics_target;
+-- agent_ev's rows with their stat_agent_id (NULL: none), for segments and insert_hours
+CREATE TEMP VIEW agent_row AS
+SELECT e.fam, e.queuename, e."time", e.row_id, e.event, e.data1, e.seconds,
+       CASE WHEN k.by_last_login THEN e.stat_agent_id ELSE k.stat_agent_id END AS stat_agent_id
+FROM agent_ev e
+-- (agent, hint) with a NULL hint as a key of its own, in hashable equalities
+JOIN agent_key k ON k.agent = e.agent AND (k.hint IS NULL) = (e.hint IS NULL)
+                AND coalesce(k.hint, '') = coalesce(e.hint, '');
 UPDATE agent_ev e SET stat_agent_id = (
         SELECT x.stat_agent_id FROM agent_alias x
         WHERE x.alias = e.agent
@@ -269,33 +271,17 @@ WHERE EXISTS (SELECT 1 FROM agent_key WHERE by_last_login)
 --   member    ADDMEMBER -> next ADDMEMBER / REMOVEMEMBER of the agent in the queue
 --   qpause    PAUSE (or ADDMEMBER 'PAUSED') -> next PAUSE / UNPAUSE / ADDMEMBER /
 --             REMOVEMEMBER of the agent in the queue (wazo-stat: only the next UNPAUSE)
---   wrapup    WRAPUPSTART -> + data1 seconds, globally and in the row's queue: into
---             agent_wrapup, as they are (no next row needed, so not sorted)
--- One pass over the rows of agent_ev, each row's agent resolved by a hash join to
--- agent_key: one sort of the state rows (not the wrap-ups) for the next row of the same
--- state machine, and each row gives at most one interval, its kind and bounds computed by
--- CASE for that row only.
-WITH ev AS NOT MATERIALIZED (
-    SELECT e.fam, e.queuename, e."time", e.row_id, e.event, e.data1, e.seconds,
-           CASE WHEN k.by_last_login THEN e.stat_agent_id ELSE k.stat_agent_id END
-               AS stat_agent_id
-    FROM agent_ev e
-    -- (agent, hint) with a NULL hint as a key of its own, in hashable equalities
-    JOIN agent_key k ON k.agent = e.agent AND (k.hint IS NULL) = (e.hint IS NULL)
-                    AND coalesce(k.hint, '') = coalesce(e.hint, '')
-),
-wrapups AS (
-    INSERT INTO agent_wrapup (stat_agent_id, queuename, s, e)
-    SELECT w.stat_agent_id, w.queuename, w."time", w."time" + make_interval(secs => w.seconds)
-    FROM ev w
-    WHERE w.fam = 'wrapup' AND w.seconds > 0 AND w.stat_agent_id IS NOT NULL
-),
-x AS (
+--   wrapup    WRAPUPSTART -> + data1 seconds, globally and in the row's queue: not here
+--             (insert_hours reads them from agent_row: never merged, no next row needed)
+-- One pass over the state rows of agent_row (agent_ev, each row's agent resolved by a hash
+-- join to agent_key): one sort for the next row of the same state machine, and each row
+-- gives at most one interval, its kind and bounds computed by CASE for that row only.
+WITH x AS (
     SELECT ev.*,
            lead(ev."time") OVER w AS next_time,
            lead(ev.event) OVER w AS next_event,
            lead(ev.seconds) OVER w AS next_logged
-    FROM ev
+    FROM agent_row ev
     WHERE ev.fam <> 'wrapup' AND ev.stat_agent_id IS NOT NULL
     WINDOW w AS (PARTITION BY ev.fam, ev.stat_agent_id,
                               CASE WHEN ev.fam IN ('member', 'qpause') THEN ev.queuename END
@@ -396,7 +382,10 @@ shares AS (  -- (kind, agent, queue or NULL, hour, time): login, pause and wrap-
     UNION ALL
     SELECT 'wrapup', w.stat_agent_id, CASE WHEN grouping(w.queuename) = 0 THEN w.queuename END,
            h.hour, sum(least(w.e, h.hour + interval '1 hour') - greatest(w.s, h.hour))
-    FROM agent_wrapup w
+    FROM (SELECT r.stat_agent_id, r.queuename, r."time" AS s,
+                 r."time" + make_interval(secs => r.seconds) AS e
+          FROM agent_row r
+          WHERE r.fam = 'wrapup' AND r.seconds > 0 AND r.stat_agent_id IS NOT NULL) w
     CROSS JOIN LATERAL generate_series(
         date_trunc('hour', greatest(w.s, CAST(:start AS timestamptz)), 'UTC'),
         least(w.e, CAST(:end AS timestamptz)) - interval '1 microsecond',
