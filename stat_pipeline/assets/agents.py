@@ -38,7 +38,8 @@ class AgentStatsConfig(dg.Config):
                     "(a wrap-up is a planned duration, usually seconds to minutes).")
 
 
-# (target kind, source kinds, by reason): the islands built from the raw intervals.
+# (target kind, source kinds, by reason): the islands built from the raw intervals (each
+# list in one statement).
 _MERGES = [
     ("login", ["login_raw"], False),
     ("member", ["member_raw"], False),
@@ -69,15 +70,21 @@ def compute_agent_hours(conn, config: WazoConfig, start: dt.datetime, end: dt.da
     conn.execute(_q("aliases"))
     conn.execute(_q("resolve"))
     conn.execute(_q("segments"), params)
-    for target, sources, by_reason in _MERGES:
-        conn.execute(_q("merge"), {"target": target, "sources": sources, "by_reason": by_reason})
-    for target, source in _INTERSECTS:
-        conn.execute(_q("intersect"), {"target": target, "source": source})
-    for target, sources, by_reason in _QUEUE_MERGES:
-        conn.execute(_q("merge"), {"target": target, "sources": sources, "by_reason": by_reason})
+    _merge(conn, _MERGES)
+    conn.execute(_q("intersect"), {"targets": [target for target, _ in _INTERSECTS],
+                                   "sources": [source for _, source in _INTERSECTS]})
+    _merge(conn, _QUEUE_MERGES)
     conn.execute(_q("clear"), params)
     _insert_hours(conn, params)
     return sync
+
+
+def _merge(conn, merges) -> None:
+    """The islands of every (target, sources, by_reason) of ``merges``, in one statement."""
+    pairs = [(target, source, by_reason) for target, sources, by_reason in merges
+             for source in sources]
+    conn.execute(_q("merge"), {"targets": [p[0] for p in pairs], "sources": [p[1] for p in pairs],
+                               "by_reason": [p[2] for p in pairs]})
 
 
 def _insert_hours(conn, params: dict) -> None:

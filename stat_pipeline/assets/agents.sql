@@ -315,37 +315,43 @@ FROM (
 WHERE v.kind IS NOT NULL AND v.e > v.s
 
 -- name: merge
--- Union of the :sources intervals per agent and queue (and reason when :by_reason) into
--- disjoint islands of kind :target (wazo-stat's _filter_overlap; for sums, touching
--- intervals may as well be one).
+-- For each i, the union of the intervals of kind :sources[i] per agent and queue (and
+-- reason when :by_reason[i]) into disjoint islands of kind :targets[i] (wazo-stat's
+-- _filter_overlap; for sums, touching intervals may as well be one). A target may have
+-- several source kinds (one i each); several targets in one pass over agent_iv (one sort),
+-- each target its own partitions.
 INSERT INTO agent_iv (kind, stat_agent_id, queuename, reason, s, e)
-SELECT :target, stat_agent_id, queuename, reason_key, min(s), max(e)
+SELECT target, stat_agent_id, queuename, reason_key, min(s), max(e)
 FROM (
     SELECT y.*, count(*) FILTER (WHERE y.starts) OVER (
-               PARTITION BY y.stat_agent_id, y.queuename, y.reason_key
+               PARTITION BY y.target, y.stat_agent_id, y.queuename, y.reason_key
                ORDER BY y.s, y.e ROWS UNBOUNDED PRECEDING) AS island
     FROM (
         SELECT z.*, z.s > coalesce(max(z.e) OVER (
-                   PARTITION BY z.stat_agent_id, z.queuename, z.reason_key
+                   PARTITION BY z.target, z.stat_agent_id, z.queuename, z.reason_key
                    ORDER BY z.s, z.e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
                    '-infinity') AS starts
-        FROM (SELECT i.stat_agent_id, i.queuename, i.s, i.e,
-                     CASE WHEN :by_reason THEN i.reason END AS reason_key
-              FROM agent_iv i WHERE i.kind = ANY(:sources)) z
+        FROM (SELECT m.target, i.stat_agent_id, i.queuename, i.s, i.e,
+                     CASE WHEN m.by_reason THEN i.reason END AS reason_key
+              FROM agent_iv i
+              JOIN unnest(CAST(:targets AS text[]), CAST(:sources AS text[]),
+                          CAST(:by_reason AS boolean[])) AS m(target, source, by_reason)
+                ON m.source = i.kind) z
     ) y
 ) islands
-GROUP BY stat_agent_id, queuename, reason_key, island
+GROUP BY target, stat_agent_id, queuename, reason_key, island
 
 -- name: intersect
--- :target = the agent's global :source intervals within each of its queue memberships
--- (per-queue login = login within membership; a PAUSEALL pauses the agent in the queues
--- he is a member of).
+-- For each i, :targets[i] = the agent's global :sources[i] intervals within each of its
+-- queue memberships (per-queue login = login within membership; a PAUSEALL pauses the
+-- agent in the queues he is a member of); all targets in one statement.
 INSERT INTO agent_iv (kind, stat_agent_id, queuename, reason, s, e)
-SELECT :target, g.stat_agent_id, m.queuename, g.reason, greatest(g.s, m.s), least(g.e, m.e)
+SELECT t.target, g.stat_agent_id, m.queuename, g.reason, greatest(g.s, m.s), least(g.e, m.e)
 FROM agent_iv g
+JOIN unnest(CAST(:targets AS text[]), CAST(:sources AS text[])) AS t(target, source)
+  ON t.source = g.kind
 JOIN agent_iv m ON m.kind = 'member' AND m.stat_agent_id = g.stat_agent_id
                AND g.s < m.e AND m.s < g.e
-WHERE g.kind = :source
 
 -- name: clear
 DELETE FROM stat_agent_periodic WHERE "time" >= :start AND "time" < :end;
