@@ -227,8 +227,9 @@ SELECT k.agent, k.hint,
 FROM (SELECT DISTINCT agent, hint FROM agent_ev) k
 CROSS JOIN LATERAL (SELECT count(DISTINCT y.tenant_uuid) AS tenants FROM agent_alias y
                     WHERE y.alias = k.agent) t;
--- (a temporary table is never analyzed by autovacuum: without its row count, the planner
--- sorted all of agent_ev to merge-join these few keys in segments)
+-- (temporary tables are never analyzed by autovacuum: without the counts the planner sorted
+-- all of agent_ev to merge-join these few keys in segments, and nested-looped the wrap-ups
+-- over them in insert_hours. agent_ev coarsely, as sql.analyze(coarse=True): a few ms)
 ANALYZE agent_key;
 SET LOCAL default_statistics_target = 10;
 ANALYZE agent_ev;

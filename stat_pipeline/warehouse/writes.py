@@ -99,8 +99,8 @@ def row_triggers_off(conn: Connection) -> Iterator[bool]:
     off = conn.execute(text("SELECT current_setting('is_superuser') = 'on'")).scalar()
     if off:
         conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
-    try:
-        yield off
-    finally:
-        if off:
-            conn.exec_driver_sql("SET LOCAL session_replication_role = origin")
+    yield off
+    # not in a finally: after an error the transaction (or savepoint) is rolled back, which
+    # undoes the SET LOCAL, and a statement sent to the aborted transaction would hide it
+    if off:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = origin")
