@@ -165,3 +165,57 @@ def test_bulk_insert_refuses_a_missing_key(warehouse_url: str,
             _insert_stat_calls(conn, params)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM stat_call_on_queue").scalar() == 0
+
+
+def _agent_intervals(conn, agent_id: int) -> None:
+    """agents.sql's temporary tables as compute_agent_hours leaves them before its insert,
+    holding one login interval of ``agent_id`` over HOUR."""
+    from stat_pipeline.assets import agents
+
+    for name in ("prepare", "aliases", "resolve"):
+        conn.execute(agents._q(name))
+    conn.execute(sa.text("INSERT INTO agent_iv (kind, stat_agent_id, s, e) "
+                         "VALUES ('login', :a, :s, :e)"), {"a": agent_id, "s": HOUR[0], "e": HOUR[1]})
+
+
+def test_agent_hours_refuse_a_missing_key(warehouse_url: str) -> None:
+    """stat_agent_periodic written with the row triggers off (agents.py _insert_hours): an
+    interval of an agent that has no stat_agent row, which the per-row foreign-key checks
+    refuse, makes the set-based check raise, and the transaction writes nothing."""
+    from stat_pipeline.assets.agents import _insert_hours
+    from stat_pipeline.warehouse.writes import row_triggers_off
+
+    engine = warehouse_engine(warehouse_url)
+    with engine.connect() as conn:
+        with row_triggers_off(conn) as off:
+            assert off  # the test server: superuser, so the triggers are off for the insert
+        conn.rollback()
+    with pytest.raises(MissingStatKey, match=r"stat_agent ids \[424242\]"):
+        with engine.begin() as conn, source_scope(conn, "pbx"):
+            _agent_intervals(conn, 424242)
+            _insert_hours(conn, {"start": HOUR[0], "end": HOUR[1]})
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM stat_agent_periodic").scalar() == 0
+
+
+def test_agent_hours_lock_the_agents_they_reference(warehouse_url: str) -> None:
+    """As the per-row checks do, the agent rows written lock their stat_agent row until the
+    commit: a concurrent writer cannot delete it from under them."""
+    from stat_pipeline.assets.agents import _insert_hours
+
+    engine = warehouse_engine(warehouse_url)
+    with engine.begin() as conn:
+        agent = conn.exec_driver_sql(
+            "INSERT INTO stat_agent (name, tenant_uuid, agent_id, deleted, source) "
+            "VALUES ('Agent/1', '00000000-0000-0000-0000-000000000000', 1, false, 'pbx') "
+            "RETURNING id").scalar()
+    with engine.connect() as writer, engine.connect() as other:
+        with writer.begin(), source_scope(writer, "pbx"):
+            _agent_intervals(writer, agent)
+            _insert_hours(writer, {"start": HOUR[0], "end": HOUR[1]})
+            assert writer.exec_driver_sql(
+                "SELECT extract(epoch FROM login_time) FROM stat_agent_periodic").scalar() == 3600
+            with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                with other.begin():
+                    other.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
+                    other.exec_driver_sql("DELETE FROM stat_agent WHERE name = 'Agent/1'")

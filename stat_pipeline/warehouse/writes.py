@@ -30,7 +30,8 @@ migration 0009).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional, Sequence
+from contextlib import contextmanager
+from typing import Iterator, Optional, Sequence
 
 from sqlalchemy import Connection, text
 
@@ -86,3 +87,20 @@ def partition_write(conn: Connection, asset: str, start: dt.datetime, end: dt.da
     lock_warehouse(conn)
     prepare_hours(conn, start, end)
     record_write(conn, asset, start, end, run_id, sources)
+
+
+@contextmanager
+def row_triggers_off(conn: Connection) -> Iterator[bool]:
+    """Inside, the transaction's statements skip the tables' per-row triggers (the
+    foreign-key checks), when the role may (a superuser: the embedded warehouse of
+    ``compute`` and ``serve``); yields whether they are off. For one bulk insert whose
+    statement checks its keys set-based itself (agents.sql ``insert_hours``); anyone else
+    keeps PostgreSQL's own checks."""
+    off = conn.execute(text("SELECT current_setting('is_superuser') = 'on'")).scalar()
+    if off:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+    yield off
+    # not in a finally: after an error the transaction (or savepoint) is rolled back, which
+    # undoes the SET LOCAL, and a statement sent to the aborted transaction would hide it
+    if off:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = origin")
