@@ -212,7 +212,9 @@ def compute(queue_log: Path, out_dir: Path, config: Optional[Path] = None,
     pg.create_database(WAREHOUSE_DB)
     pg.create_database(INSTANCE_DB)
     try:
-        with bulk_instance(pg.url(INSTANCE_DB), tmp / "dagster_home") as instance:
+        # a copy of the template holds Dagster's storage tables already (compute_server.py)
+        with bulk_instance(pg.url(INSTANCE_DB), tmp / "dagster_home",
+                           schema_made=pg.template is not None) as instance:
             return compute_into(pg.url(WAREHOUSE_DB), queue_log, out_dir, config, until,
                                 instance=instance, keep_unknown_agents=keep_unknown_agents,
                                 fmt=fmt, timezone=timezone)
