@@ -53,6 +53,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 HOURLY_ASSETS = ["queue_log", "classified_calls", "stat_call_on_queue", "stat_queue_periodic",
                  "stat_agent_periodic"]
+DIMENSION_ASSETS = ["stat_queue", "stat_agent"]
 HOURLY_JOB = "hourly_queue_stats"
 DIMENSIONS_JOB = "sync_dimensions"
 
@@ -118,7 +119,7 @@ def build_definitions(*, partitions: Optional[dg.PartitionsDefinition] = None,
         HOURLY_JOB, selection=dg.AssetSelection.assets(*HOURLY_ASSETS).without_checks(),
         description="Copy, classify and aggregate the selected hours (a range is one run).")
     dimensions_job = dg.define_asset_job(
-        DIMENSIONS_JOB, selection=dg.AssetSelection.assets("stat_queue", "stat_agent"),
+        DIMENSIONS_JOB, selection=dg.AssetSelection.assets(*DIMENSION_ASSETS),
         description="Re-read the Wazo config (confd.json, wazo-confd or Wazo's tables) into "
                     "stat_queue / stat_agent.")
     sensors, schedules = automation(HOURLY_JOB, partitions, source_names)
