@@ -218,9 +218,9 @@ def compute(queue_log: Path, out_dir: Path, config: Optional[Path] = None,
                            timezone, server=launched)
     tmp, pg = server
     pg.wait_ready()
-    # both exist in the template's copy; created here if there was no template
-    pg.create_database(WAREHOUSE_DB)
-    pg.create_database(INSTANCE_DB)
+    if pg.template is None:  # both are in the template's copy
+        pg.create_database(WAREHOUSE_DB)
+        pg.create_database(INSTANCE_DB)
     try:
         # a copy of the template holds Dagster's storage tables already (compute_server.py)
         with bulk_instance(pg.url(INSTANCE_DB), tmp / "dagster_home",
