@@ -10,8 +10,8 @@ from typing import Optional
 import dagster as dg
 from sqlalchemy import text
 
-from stat_pipeline.definitions import (DIMENSION_ASSETS, HOURLY_ASSETS, HOURLY_JOB, QUIET,
-                                       build_definitions)
+from stat_pipeline.pipeline import (DIMENSION_ASSETS, HOURLY_ASSETS, HOURLY_JOB, QUIET,
+                                    build_definitions)
 from stat_pipeline.export import export_tables
 from stat_pipeline.instance import bulk_instance, raise_for_failure, run_job
 from stat_pipeline.automation import LOOKAHEAD_HOURS, chunk_ranges, hour_ranges
