@@ -73,4 +73,4 @@ def compute_server() -> Iterator[tuple[Path, EmbeddedPostgres]]:
             pg.start(wait=False)
             yield tmp, pg
         finally:
-            pg.stop()
+            pg.stop(discard=True)  # the folder is removed next
