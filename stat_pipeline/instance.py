@@ -87,6 +87,12 @@ class _SchemaAnswers:
     (or copied from the template made so: compute_server.py) and is not migrated while the
     instance lives, so each answer is asked once and kept for the instance's life."""
 
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        # the storages' own from_config_value name their class, not ``cls``
+        return cls(inst_data=inst_data, postgres_url=pg_url_from_config(config_value),
+                   should_autocreate_tables=config_value.get("should_autocreate_tables", True))
+
     def _schema_answer(self, key: tuple, ask: Callable[[], bool]) -> bool:
         answers = self.__dict__.setdefault("_stat_schema_answers", {})
         if key not in answers:
@@ -96,11 +102,6 @@ class _SchemaAnswers:
 
 class BulkEventLogStorage(_SchemaAnswers, PostgresEventLogStorage):
     """Dagster's PostgreSQL event log, its schema look-ups asked once (_SchemaAnswers)."""
-
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):
-        return cls(inst_data=inst_data, postgres_url=pg_url_from_config(config_value),
-                   should_autocreate_tables=config_value.get("should_autocreate_tables", True))
 
     def has_table(self, table_name: str) -> bool:
         return self._schema_answer(("table", table_name),
@@ -115,11 +116,6 @@ class BulkEventLogStorage(_SchemaAnswers, PostgresEventLogStorage):
 
 class BulkRunStorage(_SchemaAnswers, PostgresRunStorage):
     """Dagster's PostgreSQL run storage, its schema look-ups asked once (_SchemaAnswers)."""
-
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):
-        return cls(inst_data=inst_data, postgres_url=pg_url_from_config(config_value),
-                   should_autocreate_tables=config_value.get("should_autocreate_tables", True))
 
     def has_run_stats_index_cols(self) -> bool:
         return self._schema_answer(
