@@ -22,7 +22,11 @@ FROM compute_staged_rows
 -- the agent's next state row, else until :until or the last row; a wrap-up its seconds, at
 -- most the look-ahead). Never a row outside the window: one row in 1970 or 2200 made
 -- compute plan every hour in between (hundreds of thousands).
-WITH plausible AS (
+-- `plausible` is inlined in each branch (NOT MATERIALIZED: a materialized copy of the
+-- 320,255 rows of 30 days spilled 16 MB to disk and was read five times), and the hours of
+-- the rows are grouped before the UNION, which then sorts ~180,000 rows instead of ~500,000
+-- (30 days: 0.97-1.03 -> 0.79-0.85 s, 3 alternated runs at load ~2.7).
+WITH plausible AS NOT MATERIALIZED (
     SELECT "time", agent, event, data1, data2, data3, data4, data5 FROM compute_staged_rows
     WHERE "time" >= :earliest AND "time" < :latest
       AND (CAST(:until AS timestamptz) IS NULL OR "time" < :until)
@@ -59,7 +63,7 @@ states AS (
     WHERE event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSEALL', 'UNPAUSEALL',
                     'PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER')
 )
-SELECT date_trunc('hour', "time" AT TIME ZONE 'UTC') AS hour FROM plausible
+SELECT date_trunc('hour', "time" AT TIME ZONE 'UTC') AS hour FROM plausible GROUP BY 1
 UNION
 SELECT generate_series(date_trunc('hour', s."time" AT TIME ZONE 'UTC'),
                        date_trunc('hour', coalesce(s.next_time,
