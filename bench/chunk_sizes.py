@@ -25,6 +25,7 @@ def main() -> int:
 
     from run import generate  # bench/run.py: the issue-8 30-day set
     from stat_pipeline import compute
+    from stat_pipeline.definitions import HOURLY_JOB
     from stat_pipeline.instance import bulk_instance
     from stat_pipeline.resources import dispose_engines
     from stat_pipeline.warehouse.embedded import EmbeddedPostgres
@@ -48,7 +49,7 @@ def main() -> int:
                             data / "confd.json", instance=instance)
                         total = time.monotonic() - began
                         runs = [r for r in instance.get_run_records()
-                                if r.dagster_run.job_name == "hourly_queue_stats"]
+                                if r.dagster_run.job_name in (HOURLY_JOB, compute.COMPUTE_FIRST_JOB)]
                         walls = sorted(round(r.end_time - r.start_time, 1) for r in runs
                                        if r.end_time and r.start_time)
                 finally:

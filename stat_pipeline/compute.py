@@ -10,7 +10,8 @@ from typing import Optional
 import dagster as dg
 from sqlalchemy import text
 
-from stat_pipeline.definitions import DIMENSIONS_JOB, HOURLY_JOB, QUIET, build_definitions
+from stat_pipeline.pipeline import (DIMENSION_ASSETS, HOURLY_ASSETS, HOURLY_JOB, QUIET,
+                                    build_definitions)
 from stat_pipeline.export import export_tables
 from stat_pipeline.instance import bulk_instance, raise_for_failure, run_job
 from stat_pipeline.automation import LOOKAHEAD_HOURS, chunk_ranges, hour_ranges
@@ -24,6 +25,13 @@ from stat_pipeline.warehouse.embedded import EmbeddedPostgres
 from stat_pipeline.warehouse.writes import lock_warehouse
 
 HOUR = dt.timedelta(hours=1)
+# compute's first run: the dimensions job's assets and the hourly job's, in one run
+COMPUTE_FIRST_JOB = "compute_dimensions_and_hours"
+_COMPUTE_JOBS = dg.Definitions(jobs=[dg.define_asset_job(
+    COMPUTE_FIRST_JOB,
+    selection=dg.AssetSelection.assets(*HOURLY_ASSETS, *DIMENSION_ASSETS).without_checks(),
+    description="stat-pipeline compute: the config into stat_queue / stat_agent, then the "
+                "selected hours (a range is one run).")])
 ALL_TIME = (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
             dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc))
 
@@ -168,14 +176,16 @@ def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
     runs = [chunk for first, last in hour_ranges(hours, lookahead)
             for chunk in chunk_ranges(first, last, {}, lookahead, max_hours=COMPUTE_CHUNK_HOURS,
                                       max_rows=1 << 62)]
-    defs = build_definitions(
+    defs = dg.Definitions.merge(build_definitions(
         partitions=hourly_partitions(start=runs[0][0].replace(hour=0), end=runs[-1][1] + HOUR),
-        source=staged, warehouse=warehouse, wazo_config=wazo_config)
-    dims = defs.resolve_job_def(DIMENSIONS_JOB).execute_in_process(instance=instance, run_config=QUIET)
-    assert dims.success
+        source=staged, warehouse=warehouse, wazo_config=wazo_config), _COMPUTE_JOBS)
     done: set[dt.datetime] = set()
-    for first, last in runs:
-        run = run_job(defs.resolve_job_def(HOURLY_JOB), instance, QUIET, {
+    for k, (first, last) in enumerate(runs):
+        # the first run syncs the config into stat_queue/stat_agent too (one run less: a
+        # run's own cost is ~0.3 s); their assets are upstream of the hourly ones that read
+        # them, so the run writes them first
+        run = run_job(defs.resolve_job_def(COMPUTE_FIRST_JOB if k == 0 else HOURLY_JOB),
+                      instance, QUIET, {
             "dagster/asset_partition_range_start": first.strftime(KEY_FORMAT),
             "dagster/asset_partition_range_end": last.strftime(KEY_FORMAT)})
         raise_for_failure(run, instance)
@@ -208,11 +218,13 @@ def compute(queue_log: Path, out_dir: Path, config: Optional[Path] = None,
                            timezone, server=launched)
     tmp, pg = server
     pg.wait_ready()
-    # both exist in the template's copy; created here if there was no template
-    pg.create_database(WAREHOUSE_DB)
-    pg.create_database(INSTANCE_DB)
+    if pg.template is None:  # both are in the template's copy
+        pg.create_database(WAREHOUSE_DB)
+        pg.create_database(INSTANCE_DB)
     try:
-        with bulk_instance(pg.url(INSTANCE_DB), tmp / "dagster_home") as instance:
+        # a copy of the template holds Dagster's storage tables already (compute_server.py)
+        with bulk_instance(pg.url(INSTANCE_DB), tmp / "dagster_home",
+                           schema_made=pg.template is not None) as instance:
             return compute_into(pg.url(WAREHOUSE_DB), queue_log, out_dir, config, until,
                                 instance=instance, keep_unknown_agents=keep_unknown_agents,
                                 fmt=fmt, timezone=timezone)

@@ -8,10 +8,11 @@ import uuid
 from pathlib import Path
 
 import dagster as dg
+from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 import pytest
 
-from stat_pipeline.compute import compute_into
-from stat_pipeline.definitions import HOURLY_JOB
+from stat_pipeline.compute import COMPUTE_FIRST_JOB, compute_into
+from stat_pipeline.definitions import DIMENSION_ASSETS, HOURLY_JOB
 from stat_pipeline.instance import BULK_SWITCHES, RunFailed, bulk_instance, raise_for_failure, run_job
 from stat_pipeline.resources import dispose_engines
 
@@ -36,15 +37,20 @@ def test_bulk_instance_same_results_every_hour_recorded(pg_server, warehouse_url
             result = compute_into(warehouse, SAMPLE / "queue_log.csv.gz", tmp_path / "bulk",
                                   SAMPLE / "confd.json", instance=instance)
             assert result.hours > 24
-            [run] = [r for r in instance.get_runs() if r.job_name == HOURLY_JOB]
+            # one run: the config synced, then every hour (compute's first run)
+            [run] = instance.get_runs()
+            assert run.job_name == COMPUTE_FIRST_JOB
             planned = instance.get_records_for_run(
                 run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED).records
             # one planned event per asset, naming the whole range (not one per hour)
-            assert sorted(r.asset_key.path[-1] for r in planned) == sorted(ASSETS)
+            # (and the two dimensions, unpartitioned)
+            assert sorted(r.asset_key.path[-1] for r in planned) == sorted(ASSETS + DIMENSION_ASSETS)
             for asset in ASSETS:
                 materialized = instance.get_materialized_partitions(dg.AssetKey(asset))
                 assert len(materialized) == result.hours, asset
-            assert type(instance.event_log_storage).__module__.startswith("dagster_postgres")
+            # Dagster's PostgreSQL storages (subclassed: their schema look-ups asked once)
+            assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+            assert isinstance(instance.run_storage, PostgresRunStorage)
         assert all(os.environ.get(k) != v for k, v in BULK_SWITCHES.items())
     finally:
         dispose_engines()

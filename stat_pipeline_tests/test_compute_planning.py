@@ -40,6 +40,16 @@ def test_rows_in_1970_and_2200_plan_no_hour(warehouse_url, tmp_path):
     assert result.hours == 6 and result.runs == 2
     assert result.first_hour == dt.datetime(2024, 3, 4, 9, tzinfo=dt.timezone.utc)
     assert instance.get_materialized_partitions(dg.AssetKey("stat_queue_periodic")) == hours
+    # the config is synced in the first run, before the hourly assets that read it
+    first = min(instance.get_runs(), key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp)
+    synced = {key: instance.get_latest_materialization_event(dg.AssetKey(key))
+              for key in ("stat_queue", "stat_agent")}
+    assert all(event.run_id == first.run_id for event in synced.values())
+    readers = [record.event_log_entry for record in instance.get_records_for_run(
+        first.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+        if record.event_log_entry.dagster_event.asset_key.path[-1] in ("stat_call_on_queue", "stat_agent_periodic")]
+    assert readers and all(event.timestamp > max(e.timestamp for e in synced.values())
+                           for event in readers)
     calls = (tmp_path / "out" / "calls.csv").read_text().splitlines()
     assert len(calls) == 4                               # header + the three real calls
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import requests
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -142,6 +141,8 @@ def read_confd(url: str, token: str, master_tenant: Optional[str] = None,
                timeout: float = CONFD_TIMEOUT_SECONDS) -> dict[str, Any]:
     """The confd document from wazo-confd's REST API at ``url`` (its base, e.g.
     ``https://wazo.example.com/api/confd``), with the token ``token`` (never logged)."""
+    import requests  # here: a file's or a database's config needs no HTTP client (~0.1 s)
+
     base = _confd_base(url) + "/1.1"
     with requests.Session() as session:
         session.headers.update({"X-Auth-Token": token, "Accept": "application/json"})

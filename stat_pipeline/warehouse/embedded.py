@@ -31,8 +31,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg2
-import sqlalchemy as sa
+# psycopg2 and SQLAlchemy are imported where used: ``stat-pipeline compute`` imports this
+# module first and starts copying its template cluster as soon as it can (compute_server.py);
+# SQLAlchemy's import (~0.3 s) would come first
 
 SERVER_USER = "stat_pipeline_pg"
 START_TIMEOUT_S = 30.0
@@ -208,6 +209,13 @@ class EmbeddedPostgres:
                                           preexec_fn=die_with_owner, start_new_session=True,
                                           **run_as)
 
+    def launch_if_copied(self) -> None:
+        """After ``start(wait=False)``: launch the server now if the template's copy has
+        finished, else do nothing (never waits). A caller with work left before it needs
+        the server calls it between steps, so that the server starts meanwhile."""
+        if self._copying is not None and self._copying.poll() is not None:
+            self._launch()
+
     def wait_ready(self) -> None:
         """Return once the started server accepts connections (raise if it died or took
         longer than START_TIMEOUT_S since its launch)."""
@@ -215,6 +223,8 @@ class EmbeddedPostgres:
             self._launch()
         if self._proc is None:
             raise RuntimeError(f"PostgreSQL on {self.data_dir} was not started")
+        import psycopg2
+
         t0 = self._started_at
         while True:
             try:
@@ -229,7 +239,10 @@ class EmbeddedPostgres:
                                    + self._log_tail())
             time.sleep(0.01)
 
-    def stop(self) -> None:
+    def stop(self, discard: bool = False) -> None:
+        """Stop the server. ``discard``: the caller deletes the data dir next (compute's
+        copy): an "immediate" shutdown, without the shutdown checkpoint writing every dirty
+        buffer (up to 128 MB) into files about to be deleted."""
         copying, self._copying = self._copying, None
         if copying is not None:  # stopped before it was launched
             copying.kill()
@@ -237,7 +250,9 @@ class EmbeddedPostgres:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
-        proc.send_signal(signal.SIGINT)  # "fast" shutdown: aborts sessions, no waiting for clients
+        # "fast" shutdown: aborts sessions, no waiting for clients; "immediate" also skips
+        # the checkpoint (the next start would recover from the WAL: there is none here)
+        proc.send_signal(signal.SIGQUIT if discard else signal.SIGINT)
         try:
             proc.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -278,6 +293,8 @@ class EmbeddedPostgres:
 
 
 def _admin(maintenance_url: str, sql_template: str, dbname: str) -> None:
+    import sqlalchemy as sa
+
     engine = sa.create_engine(maintenance_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     try:
         with engine.connect() as conn:
@@ -288,6 +305,8 @@ def _admin(maintenance_url: str, sql_template: str, dbname: str) -> None:
 
 def create_database(maintenance_url: str, name: str) -> None:
     """Create database ``name`` on the server of ``maintenance_url``, unless it exists."""
+    import sqlalchemy as sa
+
     try:
         _admin(maintenance_url, "CREATE DATABASE {}", name)
     except sa.exc.DBAPIError as e:

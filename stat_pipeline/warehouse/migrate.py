@@ -11,8 +11,12 @@ server is refused before anything is created, in one line that names the minimum
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, text
+# migration_files() is read by compute's first step, before SQLAlchemy is needed
+# (compute_server.py): SQLAlchemy is imported where used
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
 
 _LOCK_KEY = "stat_pipeline.migrations"
 MINIMUM_MAJOR_VERSION = 13
@@ -24,6 +28,8 @@ class UnsupportedServer(RuntimeError):
 
 def check_server_version(conn: Connection, minimum_major: int = MINIMUM_MAJOR_VERSION) -> None:
     """Refuse a server older than PostgreSQL ``minimum_major`` with a one-line error."""
+    from sqlalchemy import text
+
     # server_version_num is 130023 for 13.23 (90624 for 9.6.24: below any major >= 10)
     number = int(conn.execute(text("SELECT current_setting('server_version_num')")).scalar_one())
     if number < minimum_major * 10000:
@@ -40,6 +46,8 @@ def migration_files() -> list[tuple[str, str]]:
 
 def migrate(engine: Engine) -> list[str]:
     """Apply the migrations that are missing; return the versions applied now."""
+    from sqlalchemy import text
+
     applied_now: list[str] = []
     with engine.begin() as conn:
         check_server_version(conn)
