@@ -33,7 +33,7 @@
 --
 -- queue_log is read in two places only, both below: window_rows (the rows around the hours)
 -- and far_rows (the second look-ahead, only for the calls of window_rows).
-WITH window_rows AS (
+WITH near_rows AS NOT MATERIALIZED (
     SELECT q.source_id AS row_id, q."time", q.callid, q.queuename, q.agent, q.event,
            q.data1, q.data2, q.data3, q.data4, q.data5
     FROM queue_log q
@@ -41,36 +41,28 @@ WITH window_rows AS (
       AND q."time" <  CAST(:end AS timestamptz) + CAST(:lookahead AS interval)
       AND q.event IN ('ENTERQUEUE', 'CONNECT', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER',
                       'BLINDTRANSFER', 'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT',
-                      'LEAVEEMPTY', 'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW',
-                      -- calls that never queued (simple_calls)
-                      'FULL', 'CLOSED', 'JOINEMPTY', 'DIVERT_CA_RATIO', 'DIVERT_HOLDTIME')
+                      'LEAVEEMPTY', 'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')
       AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
 ),
-near_rows AS NOT MATERIALIZED (
-    SELECT * FROM window_rows w
-    WHERE w.event NOT IN ('FULL', 'CLOSED', 'JOINEMPTY', 'DIVERT_CA_RATIO', 'DIVERT_HOLDTIME')
-),
-far_rows AS (
+far_rows AS NOT MATERIALIZED (
     -- The second look-ahead on each side only for the calls of the rows above (an hourly
     -- run would sort twice the rows otherwise): before, what tells whether an early row is
-    -- claimed by its passage; after, only the ENTERQUEUEs that make a row "early".
+    -- claimed by its passage; after, only the ENTERQUEUEs that make a row "early". One scan
+    -- of both ranges (the months between them are pruned).
     SELECT q.source_id AS row_id, q."time", q.callid, q.queuename, q.agent, q.event,
            q.data1, q.data2, q.data3, q.data4, q.data5
     FROM queue_log q
-    WHERE q."time" >= CAST(:start AS timestamptz) - 2 * CAST(:lookahead AS interval)
-      AND q."time" <  CAST(:start AS timestamptz) - CAST(:lookahead AS interval)
-      AND q.event IN ('ENTERQUEUE', 'CONNECT', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER',
-                      'BLINDTRANSFER', 'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT',
-                      'LEAVEEMPTY', 'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')
-    UNION ALL
-    SELECT q.source_id, q."time", q.callid, q.queuename, q.agent, q.event,
-           q.data1, q.data2, q.data3, q.data4, q.data5
-    FROM queue_log q
-    WHERE q."time" >= CAST(:end AS timestamptz) + CAST(:lookahead AS interval)
-      AND q."time" <  CAST(:end AS timestamptz) + 2 * CAST(:lookahead AS interval)
-      AND q.event = 'ENTERQUEUE'
+    WHERE (q."time" >= CAST(:start AS timestamptz) - 2 * CAST(:lookahead AS interval)
+           AND q."time" <  CAST(:start AS timestamptz) - CAST(:lookahead AS interval)
+           AND q.event IN ('ENTERQUEUE', 'CONNECT', 'COMPLETEAGENT', 'COMPLETECALLER',
+                           'TRANSFER', 'BLINDTRANSFER', 'ATTENDEDTRANSFER', 'ABANDON',
+                           'EXITWITHTIMEOUT', 'LEAVEEMPTY', 'EXITWITHKEY', 'EXITEMPTY',
+                           'WITHDRAW'))
+       OR (q."time" >= CAST(:end AS timestamptz) + CAST(:lookahead AS interval)
+           AND q."time" <  CAST(:end AS timestamptz) + 2 * CAST(:lookahead AS interval)
+           AND q.event = 'ENTERQUEUE')
 ),
-call_rows AS (
+call_rows AS NOT MATERIALIZED (
     -- Only what the pairing needs goes through the sorts: the outcome's seconds fields
     -- (what Asterisk reported, per event form: queue_log_format.md section 3.1) and data3
     -- (a CONNECT's ring time, an EXITEMPTY's wait) instead of the five data columns.
@@ -95,6 +87,87 @@ call_rows AS (
           WHERE EXISTS (SELECT 1 FROM near_rows n
                         WHERE n.callid = f.callid AND n.queuename = f.queuename)) r
 ),
+seen AS (
+    -- The one full sort for every call: each (callid, queue)'s rows in time order (at equal
+    -- timestamps ENTERQUEUE first, quirk Q6), with running counts that mark the first row
+    -- of each kind. ROWS: the first is one row, even among rows alike in the sort.
+    SELECT r.*,
+           count(*) FILTER (WHERE r.event NOT IN ('ENTERQUEUE', 'CONNECT', 'EXITWITHKEY',
+                                                  'EXITEMPTY', 'WITHDRAW')) OVER w
+               AS counted_seen,
+           count(*) FILTER (WHERE r.event IN ('EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')) OVER w
+               AS uncounted_seen,
+           count(*) FILTER (WHERE r.event = 'CONNECT') OVER w AS connects_seen,
+           count(*) FILTER (WHERE r.event = 'EXITEMPTY') OVER w AS exitempties_seen
+    FROM call_rows r
+    WINDOW w AS (PARTITION BY r.callid, r.queuename
+                 ORDER BY r."time", (r.event <> 'ENTERQUEUE'), r.row_id
+                 ROWS UNBOUNDED PRECEDING)
+),
+firsts AS (
+    SELECT s.*,
+           s.counted_seen = 1
+               AND s.event NOT IN ('ENTERQUEUE', 'CONNECT', 'EXITWITHKEY', 'EXITEMPTY',
+                                   'WITHDRAW') AS first_counted,
+           s.uncounted_seen = 1
+               AND s.event IN ('EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW') AS first_uncounted,
+           s.connects_seen = 1 AND s.event = 'CONNECT' AS first_connect,
+           s.exitempties_seen = 1 AND s.event = 'EXITEMPTY' AS first_exitempty
+    FROM seen s
+),
+keyed AS MATERIALIZED (
+    -- One row per (callid, queue), over the rows in the order above (no sort of its own).
+    -- simple: one ENTERQUEUE, no row before it, none more than :lookahead after it. Such
+    -- a key is one passage, one call, with no early or orphan row: its outcome is its
+    -- first counted outcome row, else its first uncounted exit, its CONNECT and EXITEMPTY
+    -- the first of theirs: what the general pairing below finds for it, without its two
+    -- further sorts and windows. (Nearly every key is simple: 100 % of the 30-day set.)
+    -- At equal times ENTERQUEUE sorts first: a row at its time is after it, not before.
+    SELECT f.callid, f.queuename,
+           count(*) FILTER (WHERE f.event = 'ENTERQUEUE') = 1
+           AND coalesce(min(f."time") FILTER (WHERE f.event <> 'ENTERQUEUE')
+                        >= min(f."time") FILTER (WHERE f.event = 'ENTERQUEUE'), true)
+           AND NOT (max(f."time") - min(f."time") FILTER (WHERE f.event = 'ENTERQUEUE')
+                    > CAST(:lookahead AS interval)) AS simple,
+           min(f."time") FILTER (WHERE f.event = 'ENTERQUEUE') AS enter_time,
+           min(f.row_id) FILTER (WHERE f.event = 'ENTERQUEUE') AS enter_row_id,
+           max(f."time") FILTER (WHERE f.first_connect) AS connect_time,
+           max(f.row_id) FILTER (WHERE f.first_connect) AS connect_row_id,
+           max(f.data3) FILTER (WHERE f.first_connect) AS connect_ring_text,
+           max(f.row_id) FILTER (WHERE f.first_exitempty) AS exitempty_row_id,
+           max(f.data3) FILTER (WHERE f.first_exitempty) AS exitempty_wait_text,
+           -- the first counted outcome row, else the first uncounted exit
+           CASE WHEN bool_or(f.first_counted) THEN max(f.row_id) FILTER (WHERE f.first_counted)
+                ELSE max(f.row_id) FILTER (WHERE f.first_uncounted) END AS outcome_row_id,
+           CASE WHEN bool_or(f.first_counted) THEN max(f."time") FILTER (WHERE f.first_counted)
+                ELSE max(f."time") FILTER (WHERE f.first_uncounted) END AS end_time,
+           CASE WHEN bool_or(f.first_counted) THEN max(f.event) FILTER (WHERE f.first_counted)
+                ELSE max(f.event) FILTER (WHERE f.first_uncounted) END AS outcome_event,
+           CASE WHEN bool_or(f.first_counted) THEN max(f.agent) FILTER (WHERE f.first_counted)
+                ELSE max(f.agent) FILTER (WHERE f.first_uncounted) END AS outcome_agent,
+           CASE WHEN bool_or(f.first_counted) THEN max(f.wait_text) FILTER (WHERE f.first_counted)
+                ELSE max(f.wait_text) FILTER (WHERE f.first_uncounted) END AS wait_text,
+           CASE WHEN bool_or(f.first_counted) THEN max(f.talk_text) FILTER (WHERE f.first_counted)
+                ELSE max(f.talk_text) FILTER (WHERE f.first_uncounted) END AS talk_text
+    FROM firsts f
+    GROUP BY f.callid, f.queuename
+),
+simple_passages AS (
+    SELECT k.callid, k.queuename, false AS orphan, false AS later_passage, k.enter_time,
+           k.enter_row_id, k.connect_time, k.connect_row_id, k.connect_ring_text,
+           k.exitempty_row_id, k.exitempty_wait_text, k.outcome_row_id, k.end_time,
+           k.outcome_event, k.outcome_agent, k.wait_text, k.talk_text
+    FROM keyed k
+    WHERE k.simple
+),
+complex_rows AS (
+    -- The rows of the other keys go through the general pairing (read again from
+    -- queue_log: a plain scan, skipped when every key is simple).
+    SELECT r.* FROM call_rows r
+    WHERE EXISTS (SELECT 1 FROM keyed k WHERE NOT k.simple)
+      AND (r.callid, r.queuename) IN (SELECT k.callid, k.queuename FROM keyed k
+                                       WHERE NOT k.simple)
+),
 numbered AS (
     -- The one full sort. At equal timestamps ENTERQUEUE sorts first: with second-precision
     -- clocks an immediate ABANDON has the ENTERQUEUE's time, and must still belong to it
@@ -106,7 +179,7 @@ numbered AS (
            max(r."time") FILTER (WHERE r.event = 'ENTERQUEUE') OVER w AS passage_enter_time,
            CASE WHEN lead(r.event) OVER w = 'ENTERQUEUE' THEN lead(r."time") OVER w END
                AS next_enter_at_end
-    FROM call_rows r
+    FROM complex_rows r
     WINDOW w AS (PARTITION BY r.callid, r.queuename
                  ORDER BY r."time", (r.event <> 'ENTERQUEUE'), r.row_id)
 ),
@@ -178,9 +251,9 @@ passages AS (
            min(a.row_id) FILTER (WHERE a.event = 'ENTERQUEUE') AS enter_row_id,
            max(a."time") FILTER (WHERE a.first_connect) AS connect_time,
            max(a.row_id) FILTER (WHERE a.first_connect) AS connect_row_id,
-           ql_int(max(a.data3) FILTER (WHERE a.first_connect)) AS connect_ringtime,
+           max(a.data3) FILTER (WHERE a.first_connect) AS connect_ring_text,
            max(a.row_id) FILTER (WHERE a.first_exitempty) AS exitempty_row_id,
-           ql_int(max(a.data3) FILTER (WHERE a.first_exitempty)) AS exitempty_waittime,
+           max(a.data3) FILTER (WHERE a.first_exitempty) AS exitempty_wait_text,
            max(a.row_id) FILTER (WHERE a.first_outcome) AS outcome_row_id,
            max(a."time") FILTER (WHERE a.first_outcome) AS end_time,
            max(a.event) FILTER (WHERE a.first_outcome) AS outcome_event,
@@ -189,6 +262,15 @@ passages AS (
            max(a.talk_text) FILTER (WHERE a.first_outcome) AS talk_text
     FROM ranked a
     GROUP BY a.callid, a.queuename, a.call_passage, a.partial_group
+),
+all_passages AS (
+    SELECT * FROM simple_passages
+    UNION ALL
+    SELECT p.callid, p.queuename, p.orphan, p.later_passage, p.enter_time, p.enter_row_id,
+           p.connect_time, p.connect_row_id, p.connect_ring_text, p.exitempty_row_id,
+           p.exitempty_wait_text, p.outcome_row_id, p.end_time, p.outcome_event,
+           p.outcome_agent, p.wait_text, p.talk_text
+    FROM passages p
 ),
 decided AS (
     SELECT p.*,
@@ -200,8 +282,15 @@ decided AS (
                WHEN 'LEAVEEMPTY' THEN 'leaveempty'
                WHEN 'EXITWITHKEY' THEN 'exitwithkey' WHEN 'EXITEMPTY' THEN 'exitempty'
                WHEN 'WITHDRAW' THEN 'withdraw'
-           END AS outcome_status
-    FROM passages p
+           END AS outcome_status,
+           -- ql_int's value: 1 to 9 digits are an integer as they are (the usual case,
+           -- without a PL/pgSQL call and its regular expression: ~1 us a value), anything
+           -- else is ql_int's to read
+           CASE WHEN length(p.connect_ring_text) BETWEEN 1 AND 9 AND ltrim(p.connect_ring_text, '0123456789') = ''
+                THEN CAST(p.connect_ring_text AS integer) ELSE ql_int(p.connect_ring_text) END AS connect_ringtime,
+           CASE WHEN length(p.exitempty_wait_text) BETWEEN 1 AND 9 AND ltrim(p.exitempty_wait_text, '0123456789') = ''
+                THEN CAST(p.exitempty_wait_text AS integer) ELSE ql_int(p.exitempty_wait_text) END AS exitempty_waittime
+    FROM all_passages p
     -- an orphan group is a call only if it holds an outcome
     WHERE NOT p.orphan OR p.outcome_row_id IS NOT NULL
 ),
@@ -218,9 +307,13 @@ timed AS (
                    -- EXITEMPTY does (none: 0)
                    THEN coalesce(d.exitempty_waittime, 0)
                WHEN d.outcome_event = 'LEAVEEMPTY' THEN d.exitempty_waittime
-               ELSE ql_int(d.wait_text)
+               ELSE CASE WHEN length(d.wait_text) BETWEEN 1 AND 9 AND ltrim(d.wait_text, '0123456789') = ''
+                         THEN CAST(d.wait_text AS integer) ELSE ql_int(d.wait_text) END
            END AS wait_reported,
-           CASE WHEN d.outcome_status = 'answered' THEN ql_int(d.talk_text) ELSE 0 END AS talk_reported
+           CASE WHEN d.outcome_status = 'answered'
+                THEN CASE WHEN length(d.talk_text) BETWEEN 1 AND 9 AND ltrim(d.talk_text, '0123456789') = ''
+                          THEN CAST(d.talk_text AS integer) ELSE ql_int(d.talk_text) END
+                ELSE 0 END AS talk_reported
     -- OFFSET 0: computed once per call (inlined, each later use of wait_reported and
     -- talk_reported would call ql_int again)
     FROM decided d OFFSET 0
@@ -313,11 +406,12 @@ simple_calls AS (
            END AS status,
            0 AS waittime, 0 AS talktime, NULL::integer AS waittime_by_events,
            NULL::integer AS talktime_by_events, 0 AS ringtime, NULL::text AS agent, false AS partial,
-           NULL::bigint AS enter_row_id, q.row_id AS outcome_row_id,
+           NULL::bigint AS enter_row_id, q.source_id AS outcome_row_id,
            NULL::bigint AS connect_row_id, NULL::bigint AS exitempty_row_id, NULL::text AS note
-    FROM window_rows q
+    FROM queue_log q
     WHERE q."time" >= CAST(:start AS timestamptz) AND q."time" < CAST(:end AS timestamptz)
       AND q.event IN ('FULL', 'CLOSED', 'JOINEMPTY', 'DIVERT_CA_RATIO', 'DIVERT_HOLDTIME')
+      AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
 )
 INSERT INTO classified_calls (callid, queuename, call_time, enter_time, end_time, status,
                               waittime, talktime, waittime_by_events, talktime_by_events,
