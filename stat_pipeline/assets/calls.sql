@@ -6,14 +6,18 @@ DELETE FROM queue_log_rejects WHERE stage = 'classify' AND hour >= :start AND ho
 
 -- name: calls_by_status
 -- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
--- (run_metadata.py): every hour's materialization gets its own figures.
-SELECT hour, grouping(hour) = 1 AS whole_range, status, count(*) AS n,
-       count(*) FILTER (WHERE partial) AS partial, count(*) FILTER (WHERE noted) AS noted,
-       count(*) FILTER (WHERE paired_before_enter) AS paired_before_enter
-FROM (SELECT date_trunc('hour', call_time, 'UTC') AS hour, status, partial,
-             note IS NOT NULL AS noted,
-             coalesce(note LIKE '%before its ENTERQUEUE%', false) AS paired_before_enter
-      FROM classified_calls WHERE call_time >= :start AND call_time < :end) c
+-- (run_metadata.py): every hour's materialization gets its own figures. Counted per (hour,
+-- status) by hashing first (a few thousand groups), then the grouping sets over those: the
+-- planner cannot tell date_trunc's few values and sorted every call instead (spilling).
+SELECT hour, grouping(hour) = 1 AS whole_range, status, CAST(sum(n) AS bigint) AS n,
+       CAST(sum(partial) AS bigint) AS partial, CAST(sum(noted) AS bigint) AS noted,
+       CAST(sum(paired_before_enter) AS bigint) AS paired_before_enter
+FROM (SELECT date_trunc('hour', call_time, 'UTC') AS hour, status, count(*) AS n,
+             count(*) FILTER (WHERE partial) AS partial,
+             count(*) FILTER (WHERE note IS NOT NULL) AS noted,
+             count(*) FILTER (WHERE note LIKE '%before its ENTERQUEUE%') AS paired_before_enter
+      FROM classified_calls WHERE call_time >= :start AND call_time < :end
+      GROUP BY 1, 2) c
 GROUP BY GROUPING SETS ((hour, status), (status)) ORDER BY status
 
 -- name: rejects_by_disposition
@@ -29,12 +33,14 @@ DELETE FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end
 
 -- name: stat_calls_by_status
 -- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
--- (run_metadata.py): every hour's materialization gets its own figures.
-SELECT hour, grouping(hour) = 1 AS whole_range, status, count(*) AS n,
-       count(*) FILTER (WHERE without_queue) AS without_queue
+-- (run_metadata.py): every hour's materialization gets its own figures. Hashed per (hour,
+-- status) first, as calls_by_status.
+SELECT hour, grouping(hour) = 1 AS whole_range, status, CAST(sum(n) AS bigint) AS n,
+       CAST(sum(without_queue) AS bigint) AS without_queue
 FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour, CAST(status AS text) AS status,
-             stat_queue_id IS NULL AS without_queue
-      FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end) c
+             count(*) AS n, count(*) FILTER (WHERE stat_queue_id IS NULL) AS without_queue
+      FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end
+      GROUP BY 1, 2) c
 GROUP BY GROUPING SETS ((hour, status), (status)) ORDER BY status
 
 -- name: check_enterqueues
