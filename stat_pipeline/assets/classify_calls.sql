@@ -88,41 +88,37 @@ call_rows AS NOT MATERIALIZED (
                         WHERE n.callid = f.callid AND n.queuename = f.queuename)) r
 ),
 seen AS (
-    -- The one full sort for every call: each (callid, queue)'s rows in time order (at equal
-    -- timestamps ENTERQUEUE first, quirk Q6), with running counts that mark the first row
-    -- of each kind. ROWS: the first is one row, even among rows alike in the sort.
+    -- The one full sort for every call: each (callid, queue)'s rows with the exits Wazo does
+    -- not count last, each kind in time order; running counts mark the first row of each
+    -- kind. So the first outcome row is the first counted outcome, else the first uncounted
+    -- exit (the order the pairing below gives a passage's rows), and the first CONNECT and
+    -- EXITEMPTY are the earliest. ROWS: the first is one row, even among rows alike in the
+    -- sort.
     SELECT r.*,
-           count(*) FILTER (WHERE r.event NOT IN ('ENTERQUEUE', 'CONNECT', 'EXITWITHKEY',
-                                                  'EXITEMPTY', 'WITHDRAW')) OVER w
-               AS counted_seen,
-           count(*) FILTER (WHERE r.event IN ('EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')) OVER w
-               AS uncounted_seen,
+           count(*) FILTER (WHERE r.event NOT IN ('ENTERQUEUE', 'CONNECT')) OVER w
+               AS outcomes_seen,
            count(*) FILTER (WHERE r.event = 'CONNECT') OVER w AS connects_seen,
            count(*) FILTER (WHERE r.event = 'EXITEMPTY') OVER w AS exitempties_seen
     FROM call_rows r
     WINDOW w AS (PARTITION BY r.callid, r.queuename
-                 ORDER BY r."time", (r.event <> 'ENTERQUEUE'), r.row_id
+                 ORDER BY (r.event IN ('EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')), r."time",
+                          (r.event <> 'ENTERQUEUE'), r.row_id
                  ROWS UNBOUNDED PRECEDING)
 ),
 firsts AS (
     SELECT s.*,
-           s.counted_seen = 1
-               AND s.event NOT IN ('ENTERQUEUE', 'CONNECT', 'EXITWITHKEY', 'EXITEMPTY',
-                                   'WITHDRAW') AS first_counted,
-           s.uncounted_seen = 1
-               AND s.event IN ('EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW') AS first_uncounted,
+           s.outcomes_seen = 1 AND s.event NOT IN ('ENTERQUEUE', 'CONNECT') AS first_outcome,
            s.connects_seen = 1 AND s.event = 'CONNECT' AS first_connect,
            s.exitempties_seen = 1 AND s.event = 'EXITEMPTY' AS first_exitempty
     FROM seen s
 ),
 keyed AS MATERIALIZED (
     -- One row per (callid, queue), over the rows in the order above (no sort of its own).
-    -- simple: one ENTERQUEUE, no row before it, none more than :lookahead after it. Such
-    -- a key is one passage, one call, with no early or orphan row: its outcome is its
-    -- first counted outcome row, else its first uncounted exit, its CONNECT and EXITEMPTY
-    -- the first of theirs: what the general pairing below finds for it, without its two
-    -- further sorts and windows. (Nearly every key is simple: 100 % of the 30-day set.)
-    -- At equal times ENTERQUEUE sorts first: a row at its time is after it, not before.
+    -- simple: one ENTERQUEUE, no row before it, none more than :lookahead after it (at
+    -- equal times ENTERQUEUE sorts first in the pairing: a row at its time is after it).
+    -- Such a key is one passage, one call, with no early or orphan row, and its fields are
+    -- its first rows above: what the general pairing below finds for it, without its two
+    -- further sorts and windows. (Nearly every key is simple: all of the 30-day set's.)
     SELECT f.callid, f.queuename,
            count(*) FILTER (WHERE f.event = 'ENTERQUEUE') = 1
            AND coalesce(min(f."time") FILTER (WHERE f.event <> 'ENTERQUEUE')
@@ -136,19 +132,12 @@ keyed AS MATERIALIZED (
            max(f.data3) FILTER (WHERE f.first_connect) AS connect_ring_text,
            max(f.row_id) FILTER (WHERE f.first_exitempty) AS exitempty_row_id,
            max(f.data3) FILTER (WHERE f.first_exitempty) AS exitempty_wait_text,
-           -- the first counted outcome row, else the first uncounted exit
-           CASE WHEN bool_or(f.first_counted) THEN max(f.row_id) FILTER (WHERE f.first_counted)
-                ELSE max(f.row_id) FILTER (WHERE f.first_uncounted) END AS outcome_row_id,
-           CASE WHEN bool_or(f.first_counted) THEN max(f."time") FILTER (WHERE f.first_counted)
-                ELSE max(f."time") FILTER (WHERE f.first_uncounted) END AS end_time,
-           CASE WHEN bool_or(f.first_counted) THEN max(f.event) FILTER (WHERE f.first_counted)
-                ELSE max(f.event) FILTER (WHERE f.first_uncounted) END AS outcome_event,
-           CASE WHEN bool_or(f.first_counted) THEN max(f.agent) FILTER (WHERE f.first_counted)
-                ELSE max(f.agent) FILTER (WHERE f.first_uncounted) END AS outcome_agent,
-           CASE WHEN bool_or(f.first_counted) THEN max(f.wait_text) FILTER (WHERE f.first_counted)
-                ELSE max(f.wait_text) FILTER (WHERE f.first_uncounted) END AS wait_text,
-           CASE WHEN bool_or(f.first_counted) THEN max(f.talk_text) FILTER (WHERE f.first_counted)
-                ELSE max(f.talk_text) FILTER (WHERE f.first_uncounted) END AS talk_text
+           max(f.row_id) FILTER (WHERE f.first_outcome) AS outcome_row_id,
+           max(f."time") FILTER (WHERE f.first_outcome) AS end_time,
+           max(f.event) FILTER (WHERE f.first_outcome) AS outcome_event,
+           max(f.agent) FILTER (WHERE f.first_outcome) AS outcome_agent,
+           max(f.wait_text) FILTER (WHERE f.first_outcome) AS wait_text,
+           max(f.talk_text) FILTER (WHERE f.first_outcome) AS talk_text
     FROM firsts f
     GROUP BY f.callid, f.queuename
 ),
