@@ -60,8 +60,11 @@ FROM classified_calls WHERE call_time >= :start AND call_time < :end
 -- name: check_unused_outcomes
 -- Outcome rows (and CONNECTs) of the hours that no classified call read: a call that
 -- disappeared, a repeated row, or a call whose hour is out of date. The rows of a call may lie
--- in other hours than the call (up to the look-ahead around it), hence the lookup by callid.
--- Rows without callid or queue are in queue_log_rejects already.
+-- in other hours than the call: a call with an ENTERQUEUE reads rows up to the look-ahead
+-- before (early rows) or after it (classify_calls.sql), so its call_time is within the
+-- look-ahead of each of them, and such calls are looked up by time; a partial call (no
+-- ENTERQUEUE) has a time derived from its durations, and is looked up by callid (the partial
+-- index of migration 0022). Rows without callid or queue are in queue_log_rejects already.
 WITH unused AS (
     SELECT q.source_id, q."time", q.callid, q.queuename, q.event
     FROM queue_log q
@@ -72,7 +75,13 @@ WITH unused AS (
       AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
       AND NOT EXISTS (
           SELECT 1 FROM classified_calls c
-          WHERE c.callid = q.callid AND c.queuename = q.queuename
+          WHERE c.call_time >= CAST(:start AS timestamptz) - CAST(:lookahead AS interval)
+            AND c.call_time <= CAST(:end AS timestamptz) + CAST(:lookahead AS interval)
+            AND c.callid = q.callid AND c.queuename = q.queuename
+            AND q.source_id IN (c.outcome_row_id, c.connect_row_id, c.exitempty_row_id))
+      AND NOT EXISTS (
+          SELECT 1 FROM classified_calls c
+          WHERE c.partial AND c.callid = q.callid AND c.queuename = q.queuename
             AND q.source_id IN (c.outcome_row_id, c.connect_row_id, c.exitempty_row_id))
 )
 SELECT (SELECT count(*) FROM unused) AS unused,
