@@ -65,9 +65,15 @@ far_rows AS NOT MATERIALIZED (
 call_rows AS NOT MATERIALIZED (
     -- Only what the pairing needs goes through the sorts: the outcome's seconds fields
     -- (what Asterisk reported, per event form: queue_log_format.md section 3.1) and data3
-    -- (a CONNECT's ring time, an EXITEMPTY's wait) instead of the five data columns.
-    SELECT r.row_id, r."time", r.callid, r.queuename, r.agent, r.event, r.data3,
+    -- (a CONNECT's ring time, an EXITEMPTY's wait) instead of the five data columns, and the
+    -- agent of the outcome rows (the answering agent) only.
+    SELECT r.row_id, r."time", r.callid, r.queuename,
+           CASE WHEN r.event NOT IN ('ENTERQUEUE', 'CONNECT') THEN r.agent END AS agent,
+           r.event,
+           CASE WHEN r.event IN ('CONNECT', 'EXITEMPTY') THEN r.data3 END AS data3,
+           -- ENTERQUEUE and CONNECT first: most rows, and neither has these fields
            CASE
+               WHEN r.event IN ('ENTERQUEUE', 'CONNECT') THEN NULL
                WHEN r.event IN ('COMPLETEAGENT', 'COMPLETECALLER') THEN r.data1
                WHEN r.event IN ('TRANSFER', 'BLINDTRANSFER') THEN r.data3
                WHEN r.event = 'ATTENDEDTRANSFER' AND r.data1 IN ('BRIDGE', 'APP') THEN r.data3
@@ -76,6 +82,7 @@ call_rows AS NOT MATERIALIZED (
                WHEN r.event = 'EXITWITHKEY' THEN r.data4
            END AS wait_text,
            CASE
+               WHEN r.event IN ('ENTERQUEUE', 'CONNECT') THEN NULL
                WHEN r.event IN ('COMPLETEAGENT', 'COMPLETECALLER') THEN r.data2
                WHEN r.event IN ('TRANSFER', 'BLINDTRANSFER') THEN r.data4
                WHEN r.event = 'ATTENDEDTRANSFER' AND r.data1 IN ('BRIDGE', 'APP') THEN r.data4
