@@ -132,6 +132,9 @@ keyed AS MATERIALIZED (
                         >= min(f."time") FILTER (WHERE f.event = 'ENTERQUEUE'), true)
            AND NOT (max(f."time") - min(f."time") FILTER (WHERE f.event = 'ENTERQUEUE')
                     > CAST(:lookahead AS interval)) AS simple,
+           -- the fields of `passages` below, from the same kind of flags (kept side by side
+           -- on purpose: the two paths group different rows, and one aggregate for both
+           -- would need them merged and sorted again)
            min(f."time") FILTER (WHERE f.event = 'ENTERQUEUE') AS enter_time,
            min(f.row_id) FILTER (WHERE f.event = 'ENTERQUEUE') AS enter_row_id,
            max(f."time") FILTER (WHERE f.first_connect) AS connect_time,
