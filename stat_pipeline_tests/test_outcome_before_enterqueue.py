@@ -109,6 +109,28 @@ def test_a_passage_with_its_own_outcome_does_not_take_an_earlier_one(centre):
     assert "ABANDON d1/q1 (row 3)" in check.metadata["first_unused"].value
 
 
+def test_a_row_read_by_a_partial_call_far_from_its_hour_is_not_unused(warehouse_url):
+    # Without ENTERQUEUE, a range run's "partial call" gathers its key's rows of the whole
+    # range: here a CONNECT two days before the COMPLETEAGENT. Re-computing the CONNECT's
+    # hour alone (no call there) must still find that call, although its time is beyond the
+    # look-ahead of the hour: the unused_outcome_rows check looks partial calls up by
+    # callid, not by time (migration 0022's partial index).
+    centre = CallCentre(warehouse_url, until=NEXT_DAY + dt.timedelta(hours=12))
+    day_before = DAY - dt.timedelta(days=1)
+    centre.log((at("10:00:00", day_before), "p1", "q1", "Agent/1", "CONNECT", "3", "p1.1", "2"),
+               (at("10:00:00", NEXT_DAY), "p1", "q1", "Agent/1", "COMPLETEAGENT", "3", "60", "1"))
+    first, connect_hour, last = "2024-02-29-00:00", "2024-02-29-10:00", "2024-03-02-11:00"
+    centre.run(first, last)
+    [call] = centre.classified()
+    assert call.partial and call.call_time == at("09:58:57", NEXT_DAY)
+    assert call.connect_row_id is not None
+    result = centre.run(connect_hour, assets=["classified_calls"])
+    check = _checks(result)["unused_outcome_rows"]
+    assert check.passed, check.metadata
+    assert check.metadata["unused_outcome_rows"].value == 0
+    centre.close()
+
+
 def test_an_outcome_its_own_passage_claims_stays_there(warehouse_url):
     # The 07:10 ENTERQUEUE's hour reads back 2 look-aheads: the 06:40 ABANDON is the
     # outcome of the ENTERQUEUE of the day before (23 h 50 min earlier, within the

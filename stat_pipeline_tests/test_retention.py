@@ -165,7 +165,9 @@ def test_migration_carries_rows_columns_and_indexes(engine, monkeypatch):
 
     with engine.connect() as conn:
         before = shape(conn)
-    monkeypatch.setattr(migrations, "migration_files", lambda: every)
+    # 0018 alone: later migrations change indexes on purpose (0022: classified_calls' callid)
+    monkeypatch.setattr(migrations, "migration_files",
+                        lambda: [m for m in every if m[0] < "0019"])
     assert "0018_monthly_partitions" in migrations.migrate(engine)
     with engine.begin() as conn:
         after = shape(conn)

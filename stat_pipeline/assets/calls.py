@@ -24,6 +24,15 @@ from stat_pipeline.sql import analyze_after_bulk, query
 from stat_pipeline.warehouse.scope import source_scope
 from stat_pipeline.warehouse.writes import partition_write
 
+# The columns of classified_calls that some statement filters, joins or groups on (this
+# module's, dimensions.sql's): ANALYZE after a bulk classification samples these only. The
+# durations and the partial flag are only counted or copied (30 days: 5 of 19 columns, ~25 %
+# of the ANALYZE).
+CLASSIFIED_CALLS_PLANNED_COLUMNS = (
+    "source", "callid", "queuename", "call_time", "enter_time", "end_time", "status", "agent",
+    "note", "enter_row_id", "outcome_row_id", "connect_row_id", "exitempty_row_id",
+    "waittime_by_events")
+
 WAZO_STATUSES = ("answered", "abandoned", "timeout", "leaveempty", "full", "closed",
                  "joinempty", "divert_ca_ratio", "divert_waittime")
 
@@ -219,7 +228,8 @@ def call_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
                 with source_scope(conn, member.name) as scope:
                     conn.execute(_q("clear_calls"), params)
                     calls = conn.execute(query(__file__, "classify_calls.sql"), params).rowcount
-                    analyze_after_bulk(conn, scope.table("classified_calls"), calls)
+                    analyze_after_bulk(conn, scope.table("classified_calls"), calls,
+                                       columns=CLASSIFIED_CALLS_PLANNED_COLUMNS)
                     conn.execute(_q("clear_rejects"), params)
                     conn.execute(query(__file__, "classify_rejects.sql"), params)
                     checks.append((member.name, _checks(conn, params, config.lookahead_hours,

@@ -6,14 +6,18 @@ DELETE FROM queue_log_rejects WHERE stage = 'classify' AND hour >= :start AND ho
 
 -- name: calls_by_status
 -- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
--- (run_metadata.py): every hour's materialization gets its own figures.
-SELECT hour, grouping(hour) = 1 AS whole_range, status, count(*) AS n,
-       count(*) FILTER (WHERE partial) AS partial, count(*) FILTER (WHERE noted) AS noted,
-       count(*) FILTER (WHERE paired_before_enter) AS paired_before_enter
-FROM (SELECT date_trunc('hour', call_time, 'UTC') AS hour, status, partial,
-             note IS NOT NULL AS noted,
-             coalesce(note LIKE '%before its ENTERQUEUE%', false) AS paired_before_enter
-      FROM classified_calls WHERE call_time >= :start AND call_time < :end) c
+-- (run_metadata.py): every hour's materialization gets its own figures. Counted per (hour,
+-- status) by hashing first (a few thousand groups), then the grouping sets over those: the
+-- planner cannot tell date_trunc's few values and sorted every call instead (spilling).
+SELECT hour, grouping(hour) = 1 AS whole_range, status, CAST(sum(n) AS bigint) AS n,
+       CAST(sum(partial) AS bigint) AS partial, CAST(sum(noted) AS bigint) AS noted,
+       CAST(sum(paired_before_enter) AS bigint) AS paired_before_enter
+FROM (SELECT date_trunc('hour', call_time, 'UTC') AS hour, status, count(*) AS n,
+             count(*) FILTER (WHERE partial) AS partial,
+             count(*) FILTER (WHERE note IS NOT NULL) AS noted,
+             count(*) FILTER (WHERE note LIKE '%before its ENTERQUEUE%') AS paired_before_enter
+      FROM classified_calls WHERE call_time >= :start AND call_time < :end
+      GROUP BY 1, 2) c
 GROUP BY GROUPING SETS ((hour, status), (status)) ORDER BY status
 
 -- name: rejects_by_disposition
@@ -29,12 +33,14 @@ DELETE FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end
 
 -- name: stat_calls_by_status
 -- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
--- (run_metadata.py): every hour's materialization gets its own figures.
-SELECT hour, grouping(hour) = 1 AS whole_range, status, count(*) AS n,
-       count(*) FILTER (WHERE without_queue) AS without_queue
+-- (run_metadata.py): every hour's materialization gets its own figures. Hashed per (hour,
+-- status) first, as calls_by_status.
+SELECT hour, grouping(hour) = 1 AS whole_range, status, CAST(sum(n) AS bigint) AS n,
+       CAST(sum(without_queue) AS bigint) AS without_queue
 FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour, CAST(status AS text) AS status,
-             stat_queue_id IS NULL AS without_queue
-      FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end) c
+             count(*) AS n, count(*) FILTER (WHERE stat_queue_id IS NULL) AS without_queue
+      FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end
+      GROUP BY 1, 2) c
 GROUP BY GROUPING SETS ((hour, status), (status)) ORDER BY status
 
 -- name: check_enterqueues
@@ -54,8 +60,11 @@ FROM classified_calls WHERE call_time >= :start AND call_time < :end
 -- name: check_unused_outcomes
 -- Outcome rows (and CONNECTs) of the hours that no classified call read: a call that
 -- disappeared, a repeated row, or a call whose hour is out of date. The rows of a call may lie
--- in other hours than the call (up to the look-ahead around it), hence the lookup by callid.
--- Rows without callid or queue are in queue_log_rejects already.
+-- in other hours than the call: a call with an ENTERQUEUE reads rows up to the look-ahead
+-- before (early rows) or after it (classify_calls.sql), so its call_time is within the
+-- look-ahead of each of them, and such calls are looked up by time; a partial call (no
+-- ENTERQUEUE) has a time derived from its durations, and is looked up by callid (the partial
+-- index of migration 0022). Rows without callid or queue are in queue_log_rejects already.
 WITH unused AS (
     SELECT q.source_id, q."time", q.callid, q.queuename, q.event
     FROM queue_log q
@@ -66,7 +75,13 @@ WITH unused AS (
       AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
       AND NOT EXISTS (
           SELECT 1 FROM classified_calls c
-          WHERE c.callid = q.callid AND c.queuename = q.queuename
+          WHERE c.call_time >= CAST(:start AS timestamptz) - CAST(:lookahead AS interval)
+            AND c.call_time <= CAST(:end AS timestamptz) + CAST(:lookahead AS interval)
+            AND c.callid = q.callid AND c.queuename = q.queuename
+            AND q.source_id IN (c.outcome_row_id, c.connect_row_id, c.exitempty_row_id))
+      AND NOT EXISTS (
+          SELECT 1 FROM classified_calls c
+          WHERE c.partial AND c.callid = q.callid AND c.queuename = q.queuename
             AND q.source_id IN (c.outcome_row_id, c.connect_row_id, c.exitempty_row_id))
 )
 SELECT (SELECT count(*) FROM unused) AS unused,

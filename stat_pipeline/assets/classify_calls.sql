@@ -33,7 +33,7 @@
 --
 -- queue_log is read in two places only, both below: window_rows (the rows around the hours)
 -- and far_rows (the second look-ahead, only for the calls of window_rows).
-WITH window_rows AS (
+WITH near_rows AS NOT MATERIALIZED (
     SELECT q.source_id AS row_id, q."time", q.callid, q.queuename, q.agent, q.event,
            q.data1, q.data2, q.data3, q.data4, q.data5
     FROM queue_log q
@@ -41,41 +41,39 @@ WITH window_rows AS (
       AND q."time" <  CAST(:end AS timestamptz) + CAST(:lookahead AS interval)
       AND q.event IN ('ENTERQUEUE', 'CONNECT', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER',
                       'BLINDTRANSFER', 'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT',
-                      'LEAVEEMPTY', 'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW',
-                      -- calls that never queued (simple_calls)
-                      'FULL', 'CLOSED', 'JOINEMPTY', 'DIVERT_CA_RATIO', 'DIVERT_HOLDTIME')
+                      'LEAVEEMPTY', 'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')
       AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
 ),
-near_rows AS NOT MATERIALIZED (
-    SELECT * FROM window_rows w
-    WHERE w.event NOT IN ('FULL', 'CLOSED', 'JOINEMPTY', 'DIVERT_CA_RATIO', 'DIVERT_HOLDTIME')
-),
-far_rows AS (
+far_rows AS NOT MATERIALIZED (
     -- The second look-ahead on each side only for the calls of the rows above (an hourly
     -- run would sort twice the rows otherwise): before, what tells whether an early row is
-    -- claimed by its passage; after, only the ENTERQUEUEs that make a row "early".
+    -- claimed by its passage; after, only the ENTERQUEUEs that make a row "early". One scan
+    -- of both ranges (the months between them are pruned).
     SELECT q.source_id AS row_id, q."time", q.callid, q.queuename, q.agent, q.event,
            q.data1, q.data2, q.data3, q.data4, q.data5
     FROM queue_log q
-    WHERE q."time" >= CAST(:start AS timestamptz) - 2 * CAST(:lookahead AS interval)
-      AND q."time" <  CAST(:start AS timestamptz) - CAST(:lookahead AS interval)
-      AND q.event IN ('ENTERQUEUE', 'CONNECT', 'COMPLETEAGENT', 'COMPLETECALLER', 'TRANSFER',
-                      'BLINDTRANSFER', 'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT',
-                      'LEAVEEMPTY', 'EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')
-    UNION ALL
-    SELECT q.source_id, q."time", q.callid, q.queuename, q.agent, q.event,
-           q.data1, q.data2, q.data3, q.data4, q.data5
-    FROM queue_log q
-    WHERE q."time" >= CAST(:end AS timestamptz) + CAST(:lookahead AS interval)
-      AND q."time" <  CAST(:end AS timestamptz) + 2 * CAST(:lookahead AS interval)
-      AND q.event = 'ENTERQUEUE'
+    WHERE (q."time" >= CAST(:start AS timestamptz) - 2 * CAST(:lookahead AS interval)
+           AND q."time" <  CAST(:start AS timestamptz) - CAST(:lookahead AS interval)
+           AND q.event IN ('ENTERQUEUE', 'CONNECT', 'COMPLETEAGENT', 'COMPLETECALLER',
+                           'TRANSFER', 'BLINDTRANSFER', 'ATTENDEDTRANSFER', 'ABANDON',
+                           'EXITWITHTIMEOUT', 'LEAVEEMPTY', 'EXITWITHKEY', 'EXITEMPTY',
+                           'WITHDRAW'))
+       OR (q."time" >= CAST(:end AS timestamptz) + CAST(:lookahead AS interval)
+           AND q."time" <  CAST(:end AS timestamptz) + 2 * CAST(:lookahead AS interval)
+           AND q.event = 'ENTERQUEUE')
 ),
-call_rows AS (
+call_rows AS NOT MATERIALIZED (
     -- Only what the pairing needs goes through the sorts: the outcome's seconds fields
     -- (what Asterisk reported, per event form: queue_log_format.md section 3.1) and data3
-    -- (a CONNECT's ring time, an EXITEMPTY's wait) instead of the five data columns.
-    SELECT r.row_id, r."time", r.callid, r.queuename, r.agent, r.event, r.data3,
+    -- (a CONNECT's ring time, an EXITEMPTY's wait) instead of the five data columns, and the
+    -- agent of the outcome rows (the answering agent) only.
+    SELECT r.row_id, r."time", r.callid, r.queuename,
+           CASE WHEN r.event NOT IN ('ENTERQUEUE', 'CONNECT') THEN r.agent END AS agent,
+           r.event,
+           CASE WHEN r.event IN ('CONNECT', 'EXITEMPTY') THEN r.data3 END AS data3,
+           -- ENTERQUEUE and CONNECT first: most rows, and neither has these fields
            CASE
+               WHEN r.event IN ('ENTERQUEUE', 'CONNECT') THEN NULL
                WHEN r.event IN ('COMPLETEAGENT', 'COMPLETECALLER') THEN r.data1
                WHEN r.event IN ('TRANSFER', 'BLINDTRANSFER') THEN r.data3
                WHEN r.event = 'ATTENDEDTRANSFER' AND r.data1 IN ('BRIDGE', 'APP') THEN r.data3
@@ -84,6 +82,7 @@ call_rows AS (
                WHEN r.event = 'EXITWITHKEY' THEN r.data4
            END AS wait_text,
            CASE
+               WHEN r.event IN ('ENTERQUEUE', 'CONNECT') THEN NULL
                WHEN r.event IN ('COMPLETEAGENT', 'COMPLETECALLER') THEN r.data2
                WHEN r.event IN ('TRANSFER', 'BLINDTRANSFER') THEN r.data4
                WHEN r.event = 'ATTENDEDTRANSFER' AND r.data1 IN ('BRIDGE', 'APP') THEN r.data4
@@ -94,6 +93,79 @@ call_rows AS (
           SELECT f.* FROM far_rows f
           WHERE EXISTS (SELECT 1 FROM near_rows n
                         WHERE n.callid = f.callid AND n.queuename = f.queuename)) r
+),
+seen AS (
+    -- The one full sort for every call: each (callid, queue)'s rows with the exits Wazo does
+    -- not count last, each kind in time order; running counts mark the first row of each
+    -- kind. So the first outcome row is the first counted outcome, else the first uncounted
+    -- exit (the order the pairing below gives a passage's rows), and the first CONNECT and
+    -- EXITEMPTY are the earliest. ROWS: the first is one row, even among rows alike in the
+    -- sort.
+    SELECT r.*,
+           count(*) FILTER (WHERE r.event NOT IN ('ENTERQUEUE', 'CONNECT')) OVER w
+               AS outcomes_seen,
+           count(*) FILTER (WHERE r.event = 'CONNECT') OVER w AS connects_seen,
+           count(*) FILTER (WHERE r.event = 'EXITEMPTY') OVER w AS exitempties_seen
+    FROM call_rows r
+    WINDOW w AS (PARTITION BY r.callid, r.queuename
+                 ORDER BY (r.event IN ('EXITWITHKEY', 'EXITEMPTY', 'WITHDRAW')), r."time",
+                          (r.event <> 'ENTERQUEUE'), r.row_id
+                 ROWS UNBOUNDED PRECEDING)
+),
+firsts AS (
+    SELECT s.*,
+           s.outcomes_seen = 1 AND s.event NOT IN ('ENTERQUEUE', 'CONNECT') AS first_outcome,
+           s.connects_seen = 1 AND s.event = 'CONNECT' AS first_connect,
+           s.exitempties_seen = 1 AND s.event = 'EXITEMPTY' AS first_exitempty
+    FROM seen s
+),
+keyed AS MATERIALIZED (
+    -- One row per (callid, queue), over the rows in the order above (no sort of its own).
+    -- simple: one ENTERQUEUE, no row before it, none more than :lookahead after it (at
+    -- equal times ENTERQUEUE sorts first in the pairing: a row at its time is after it).
+    -- Such a key is one passage, one call, with no early or orphan row, and its fields are
+    -- its first rows above: what the general pairing below finds for it, without its two
+    -- further sorts and windows. (Nearly every key is simple: all of the 30-day set's.)
+    SELECT f.callid, f.queuename,
+           count(*) FILTER (WHERE f.event = 'ENTERQUEUE') = 1
+           AND coalesce(min(f."time") FILTER (WHERE f.event <> 'ENTERQUEUE')
+                        >= min(f."time") FILTER (WHERE f.event = 'ENTERQUEUE'), true)
+           AND NOT (max(f."time") - min(f."time") FILTER (WHERE f.event = 'ENTERQUEUE')
+                    > CAST(:lookahead AS interval)) AS simple,
+           -- the fields of `passages` below, from the same kind of flags (kept side by side
+           -- on purpose: the two paths group different rows, and one aggregate for both
+           -- would need them merged and sorted again)
+           min(f."time") FILTER (WHERE f.event = 'ENTERQUEUE') AS enter_time,
+           min(f.row_id) FILTER (WHERE f.event = 'ENTERQUEUE') AS enter_row_id,
+           max(f."time") FILTER (WHERE f.first_connect) AS connect_time,
+           max(f.row_id) FILTER (WHERE f.first_connect) AS connect_row_id,
+           max(f.data3) FILTER (WHERE f.first_connect) AS connect_ring_text,
+           max(f.row_id) FILTER (WHERE f.first_exitempty) AS exitempty_row_id,
+           max(f.data3) FILTER (WHERE f.first_exitempty) AS exitempty_wait_text,
+           max(f.row_id) FILTER (WHERE f.first_outcome) AS outcome_row_id,
+           max(f."time") FILTER (WHERE f.first_outcome) AS end_time,
+           max(f.event) FILTER (WHERE f.first_outcome) AS outcome_event,
+           max(f.agent) FILTER (WHERE f.first_outcome) AS outcome_agent,
+           max(f.wait_text) FILTER (WHERE f.first_outcome) AS wait_text,
+           max(f.talk_text) FILTER (WHERE f.first_outcome) AS talk_text
+    FROM firsts f
+    GROUP BY f.callid, f.queuename
+),
+simple_passages AS (
+    SELECT k.callid, k.queuename, false AS orphan, false AS later_passage, k.enter_time,
+           k.enter_row_id, k.connect_time, k.connect_row_id, k.connect_ring_text,
+           k.exitempty_row_id, k.exitempty_wait_text, k.outcome_row_id, k.end_time,
+           k.outcome_event, k.outcome_agent, k.wait_text, k.talk_text
+    FROM keyed k
+    WHERE k.simple
+),
+complex_rows AS (
+    -- The rows of the other keys go through the general pairing (read again from
+    -- queue_log: a plain scan, skipped when every key is simple).
+    SELECT r.* FROM call_rows r
+    WHERE EXISTS (SELECT 1 FROM keyed k WHERE NOT k.simple)
+      AND (r.callid, r.queuename) IN (SELECT k.callid, k.queuename FROM keyed k
+                                       WHERE NOT k.simple)
 ),
 numbered AS (
     -- The one full sort. At equal timestamps ENTERQUEUE sorts first: with second-precision
@@ -106,7 +178,7 @@ numbered AS (
            max(r."time") FILTER (WHERE r.event = 'ENTERQUEUE') OVER w AS passage_enter_time,
            CASE WHEN lead(r.event) OVER w = 'ENTERQUEUE' THEN lead(r."time") OVER w END
                AS next_enter_at_end
-    FROM call_rows r
+    FROM complex_rows r
     WINDOW w AS (PARTITION BY r.callid, r.queuename
                  ORDER BY r."time", (r.event <> 'ENTERQUEUE'), r.row_id)
 ),
@@ -178,9 +250,9 @@ passages AS (
            min(a.row_id) FILTER (WHERE a.event = 'ENTERQUEUE') AS enter_row_id,
            max(a."time") FILTER (WHERE a.first_connect) AS connect_time,
            max(a.row_id) FILTER (WHERE a.first_connect) AS connect_row_id,
-           ql_int(max(a.data3) FILTER (WHERE a.first_connect)) AS connect_ringtime,
+           max(a.data3) FILTER (WHERE a.first_connect) AS connect_ring_text,
            max(a.row_id) FILTER (WHERE a.first_exitempty) AS exitempty_row_id,
-           ql_int(max(a.data3) FILTER (WHERE a.first_exitempty)) AS exitempty_waittime,
+           max(a.data3) FILTER (WHERE a.first_exitempty) AS exitempty_wait_text,
            max(a.row_id) FILTER (WHERE a.first_outcome) AS outcome_row_id,
            max(a."time") FILTER (WHERE a.first_outcome) AS end_time,
            max(a.event) FILTER (WHERE a.first_outcome) AS outcome_event,
@@ -189,6 +261,15 @@ passages AS (
            max(a.talk_text) FILTER (WHERE a.first_outcome) AS talk_text
     FROM ranked a
     GROUP BY a.callid, a.queuename, a.call_passage, a.partial_group
+),
+all_passages AS (
+    SELECT * FROM simple_passages
+    UNION ALL
+    SELECT p.callid, p.queuename, p.orphan, p.later_passage, p.enter_time, p.enter_row_id,
+           p.connect_time, p.connect_row_id, p.connect_ring_text, p.exitempty_row_id,
+           p.exitempty_wait_text, p.outcome_row_id, p.end_time, p.outcome_event,
+           p.outcome_agent, p.wait_text, p.talk_text
+    FROM passages p
 ),
 decided AS (
     SELECT p.*,
@@ -200,8 +281,15 @@ decided AS (
                WHEN 'LEAVEEMPTY' THEN 'leaveempty'
                WHEN 'EXITWITHKEY' THEN 'exitwithkey' WHEN 'EXITEMPTY' THEN 'exitempty'
                WHEN 'WITHDRAW' THEN 'withdraw'
-           END AS outcome_status
-    FROM passages p
+           END AS outcome_status,
+           -- ql_int's value: 1 to 9 digits are an integer as they are (the usual case,
+           -- without a PL/pgSQL call and its regular expression: ~1 us a value), anything
+           -- else is ql_int's to read
+           CASE WHEN length(p.connect_ring_text) BETWEEN 1 AND 9 AND ltrim(p.connect_ring_text, '0123456789') = ''
+                THEN CAST(p.connect_ring_text AS integer) ELSE ql_int(p.connect_ring_text) END AS connect_ringtime,
+           CASE WHEN length(p.exitempty_wait_text) BETWEEN 1 AND 9 AND ltrim(p.exitempty_wait_text, '0123456789') = ''
+                THEN CAST(p.exitempty_wait_text AS integer) ELSE ql_int(p.exitempty_wait_text) END AS exitempty_waittime
+    FROM all_passages p
     -- an orphan group is a call only if it holds an outcome
     WHERE NOT p.orphan OR p.outcome_row_id IS NOT NULL
 ),
@@ -218,9 +306,13 @@ timed AS (
                    -- EXITEMPTY does (none: 0)
                    THEN coalesce(d.exitempty_waittime, 0)
                WHEN d.outcome_event = 'LEAVEEMPTY' THEN d.exitempty_waittime
-               ELSE ql_int(d.wait_text)
+               ELSE CASE WHEN length(d.wait_text) BETWEEN 1 AND 9 AND ltrim(d.wait_text, '0123456789') = ''
+                         THEN CAST(d.wait_text AS integer) ELSE ql_int(d.wait_text) END
            END AS wait_reported,
-           CASE WHEN d.outcome_status = 'answered' THEN ql_int(d.talk_text) ELSE 0 END AS talk_reported
+           CASE WHEN d.outcome_status = 'answered'
+                THEN CASE WHEN length(d.talk_text) BETWEEN 1 AND 9 AND ltrim(d.talk_text, '0123456789') = ''
+                          THEN CAST(d.talk_text AS integer) ELSE ql_int(d.talk_text) END
+                ELSE 0 END AS talk_reported
     -- OFFSET 0: computed once per call (inlined, each later use of wait_reported and
     -- talk_reported would call ql_int again)
     FROM decided d OFFSET 0
@@ -230,17 +322,22 @@ by_events AS (
     -- wait = CONNECT (or the outcome) - ENTERQUEUE, talk = outcome - CONNECT. Never below
     -- 0: a row logged before its ENTERQUEUE (or an outcome before its CONNECT) has a clock
     -- behind the other writer's, not a negative duration.
+    -- Rounded half up as floor(seconds + 0.5) in double precision: the same integer as
+    -- numeric's round() here (a difference of timestamps is whole microseconds, exact to
+    -- far below 1e-6 in a double, and x.5 exactly; negatives are clamped to 0 either way),
+    -- at a fraction of numeric's cost.
     SELECT t.*,
            CASE WHEN t.enter_time IS NOT NULL THEN
-               greatest(0, round(CAST(extract(epoch FROM coalesce(
+               greatest(0, floor(date_part('epoch', coalesce(
                    CASE WHEN t.outcome_status = 'answered' THEN t.connect_time END,
-                   t.end_time) - t.enter_time) AS numeric)))::integer
+                   t.end_time) - t.enter_time) + 0.5))::integer
            END AS wait_events,
            CASE WHEN t.outcome_status = 'answered' THEN
                -- without a CONNECT: from the ENTERQUEUE plus the reported wait
-               greatest(0, round(CAST(extract(epoch FROM t.end_time - coalesce(
+               greatest(0, floor(date_part('epoch', t.end_time - coalesce(
                    t.connect_time,
-                   t.enter_time + make_interval(secs => coalesce(t.wait_reported, 0)))) AS numeric)))::integer
+                   t.enter_time + make_interval(secs => coalesce(t.wait_reported, 0))))
+                   + 0.5))::integer
            WHEN t.outcome_status IS NOT NULL THEN 0
            END AS talk_events
     FROM timed t
@@ -313,11 +410,12 @@ simple_calls AS (
            END AS status,
            0 AS waittime, 0 AS talktime, NULL::integer AS waittime_by_events,
            NULL::integer AS talktime_by_events, 0 AS ringtime, NULL::text AS agent, false AS partial,
-           NULL::bigint AS enter_row_id, q.row_id AS outcome_row_id,
+           NULL::bigint AS enter_row_id, q.source_id AS outcome_row_id,
            NULL::bigint AS connect_row_id, NULL::bigint AS exitempty_row_id, NULL::text AS note
-    FROM window_rows q
+    FROM queue_log q
     WHERE q."time" >= CAST(:start AS timestamptz) AND q."time" < CAST(:end AS timestamptz)
       AND q.event IN ('FULL', 'CLOSED', 'JOINEMPTY', 'DIVERT_CA_RATIO', 'DIVERT_HOLDTIME')
+      AND q.callid IS NOT NULL AND q.queuename IS NOT NULL
 )
 INSERT INTO classified_calls (callid, queuename, call_time, enter_time, end_time, status,
                               waittime, talktime, waittime_by_events, talktime_by_events,

@@ -31,6 +31,10 @@ CROSS JOIN LATERAL (
                 ELSE 'used without queue' END AS disposition
 ) r
 WHERE q."time" >= CAST(:start AS timestamptz) AND q."time" < CAST(:end AS timestamptz)
+  -- what every reason above needs (a cheap test first: the reasons' CASE tests the event
+  -- list up to four times, on every row otherwise)
+  AND (q.queuename IS NULL OR q.callid IS NULL OR length(q.callid) > 32
+       OR length(q.queuename) > 128)
   AND r.reason IS NOT NULL
 UNION ALL
 -- Outcome rows whose seconds field was not a number: the call is counted, with the value
