@@ -22,7 +22,7 @@ from stat_pipeline.sources import QueueLogSource
 from stat_pipeline.sources.config import run_members
 from stat_pipeline.sql import analyze_after_bulk, query
 from stat_pipeline.warehouse.scope import source_scope
-from stat_pipeline.warehouse.writes import partition_write
+from stat_pipeline.warehouse.writes import partition_write, row_triggers_off
 
 # The columns of classified_calls that some statement filters, joins or groups on (this
 # module's, dimensions.sql's): ANALYZE after a bulk classification samples these only. The
@@ -159,14 +159,10 @@ def _insert_stat_calls(conn, params: dict) -> int:
     constraints are unchanged: readers and every other writer see the same table. (Any
     other row trigger on the table would be skipped for that statement too: the
     migrations create none; one added later must be ENABLE ALWAYS.)"""
-    bulk = conn.execute(_q("can_skip_row_triggers")).scalar()
-    if not bulk:
-        return conn.execute(query(__file__, "stat_call_on_queue.sql"), params).rowcount
-    conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
-    try:
+    with row_triggers_off(conn) as bulk:
         rows = conn.execute(query(__file__, "stat_call_on_queue.sql"), params).rowcount
-    finally:
-        conn.exec_driver_sql("SET LOCAL session_replication_role = origin")
+    if not bulk:  # PostgreSQL's own checks ran
+        return rows
     missing = conn.execute(_q("lock_stat_call_keys"), params).one()
     if missing.missing_queue_ids or missing.missing_agent_ids:
         # what the foreign keys would have refused: the transaction rolls back

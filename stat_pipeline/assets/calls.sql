@@ -125,11 +125,6 @@ FROM (SELECT date_trunc('hour', call_time, 'UTC') AS hour,
         AND waittime_by_events IS NOT NULL AND note IS NULL) c
 GROUP BY GROUPING SETS ((hour), ())
 
--- name: can_skip_row_triggers
--- Only a superuser may switch off the per-row triggers (session_replication_role), and
--- only for this transaction's bulk insert; anyone else keeps PostgreSQL's own checks.
-SELECT current_setting('is_superuser') = 'on'
-
 -- name: lock_stat_call_keys
 -- What stat_call_on_queue's two foreign keys check per row, for the rows just written, in
 -- one statement: every stat_queue_id / stat_agent_id exists, and the referenced rows are
