@@ -102,8 +102,22 @@ class Chromium:
             time.sleep(0.1)
         raise BrowserError(f"chromium wrote no DevToolsActivePort (see {self.log.name})")
 
-    def goto(self, url: str) -> None:
-        self.page.call("Page.navigate", url=url)
+    def goto(self, url: str, timeout: float = 15.0) -> None:
+        """Navigate to ``url`` and return once the page's document is that URL's. A
+        navigation can be lost (once in a loaded full suite, the dashboard test found a
+        page that was not the dashboard after 60 s): then it is sent again, and a page that
+        never arrives fails here, saying where the browser is."""
+        document = url.split("#")[0]
+        href = None
+        for _ in range(3):
+            self.page.call("Page.navigate", url=url)
+            deadline = time.monotonic() + timeout / 3
+            while time.monotonic() < deadline:
+                href, ready = self.evaluate("[location.href, document.readyState]")
+                if href.split("#")[0] == document and ready != "loading":
+                    return
+                time.sleep(0.1)
+        raise BrowserError(f"could not load {url}: the browser is at {href!r}")
 
     def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page (promises awaited)."""
