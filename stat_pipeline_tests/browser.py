@@ -109,7 +109,11 @@ class Chromium:
         never arrives fails here, saying where the browser is."""
         document = url.split("#")[0]
         href = None
-        for _ in range(3):
+        for attempt in range(3):
+            if attempt:
+                # the same URL again would only be a same-document (fragment) navigation,
+                # never a new request for the document
+                self.page.call("Page.navigate", url="about:blank")
             self.page.call("Page.navigate", url=url)
             deadline = time.monotonic() + timeout / 3
             while time.monotonic() < deadline:

@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import threading
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -279,6 +280,22 @@ def browser(tmp_path: Path):
 
 
 # ----------------------------------------------------------------- tests
+
+def test_pytest_rewrites_no_installed_package():
+    """The test servers run in threads and import modules while they serve (anyio's file
+    module on the first static file). Were pytest rewriting those modules, that first import
+    would parse source in the server's thread, and two threads parsing at once can fail on
+    Python 3.11.7 (SystemError, CPython gh-106905): the dashboard test once lost its page so."""
+    from _pytest.assertion.rewrite import AssertionRewritingHook
+
+    import anyio
+
+    assert anyio.open_file  # the import the dashboard's first file makes
+    rewritten = sorted(name for name, module in list(sys.modules.items())
+                       if isinstance(getattr(module, "__loader__", None), AssertionRewritingHook)
+                       and name.partition(".")[0] != "stat_pipeline_tests")
+    assert rewritten == []
+
 
 def test_chartjs_bundle_is_the_pinned_release():
     """The shipped Chart.js is the file refresh_chartjs.sh took from npm for the pinned version."""
