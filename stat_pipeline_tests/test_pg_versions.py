@@ -8,6 +8,7 @@ line naming the minimum.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -113,6 +114,56 @@ def test_event_time_check_runs_in_parallel_plans(engine):
             "SELECT count(*) FILTER (WHERE is_event_time(CASE WHEN mod(i, 2) = 0 THEN "
             "'2024-03-04 10:00:00' ELSE 'x' || i END)) FROM generate_series(1, 1000) i")).scalar_one()
     assert n == 500
+
+
+# Instants at and around hour and day edges, at microsecond precision, before the Unix epoch,
+# written in zones with half-hour offsets and across a DST change, and the infinities.
+HOUR_EDGE_TIMES = ["2024-03-04 10:00:00+00", "2024-03-04 10:59:59.999999+00",
+                   "2024-03-04 11:00:00.000001+00", "2024-03-04 23:59:59.999999+00",
+                   "2024-03-31 02:30:00+05:30", "2024-03-31 01:59:59.999999 Europe/Paris",
+                   "2024-10-27 02:30:00+02", "2024-10-27 02:30:00+01", "2024-02-29 23:30:00-09:30",
+                   "1970-01-01 00:00:00+00", "1969-12-31 23:59:59.999999+00",
+                   "1900-03-01 12:34:56.789+00", "4000-01-01 00:59:59.999999+00",
+                   "infinity", "-infinity"]
+
+
+def _utc_hour_forms() -> list[str]:
+    """Migration 0023's CREATE FUNCTION statements, one per server version it chooses from."""
+    sql = dict(migration_files())["0023_utc_hour"]
+    forms = re.findall(r"CREATE FUNCTION utc_hour\(.*?\$\$.*?\$\$", sql, flags=re.S)
+    assert len(forms) == 2  # date_bin from 14 on, date_trunc before
+    return forms
+
+
+def test_utc_hour_is_the_utc_hour_on_every_version(engine):
+    """utc_hour (migration 0023), and each form the migration may create, gives the hour that
+    date_trunc('hour', t, 'UTC') and Python give, and is inlined: no function call a row."""
+    migrate(engine)
+    with engine.connect() as conn:
+        names = ["utc_hour"]
+        for n, form in enumerate(_utc_hour_forms()):
+            if "date_bin" in form and _major(conn) < 14:
+                continue  # the form this server never gets
+            conn.execute(sa.text(form.replace("utc_hour(", f"utc_hour_form{n}(", 1)))
+            names.append(f"utc_hour_form{n}")
+        for name in names:
+            query = (f"SELECT t, {name}(t) AS hour, date_trunc('hour', t, 'UTC') AS truncated "
+                     "FROM unnest(CAST(:times AS timestamptz[])) t")
+            rows = conn.execute(sa.text(f"SELECT CAST(t AS text), CAST(hour AS text), "
+                                        f"CAST(truncated AS text) FROM ({query}) x"),
+                                {"times": HOUR_EDGE_TIMES}).all()
+            finite = conn.execute(sa.text(f"SELECT t, hour FROM ({query}) x WHERE isfinite(t)"),
+                                  {"times": HOUR_EDGE_TIMES}).all()
+            plan = "\n".join(conn.execute(sa.text(f"EXPLAIN VERBOSE {query}"),
+                                          {"times": HOUR_EDGE_TIMES}).scalars())
+            assert len(rows) == len(HOUR_EDGE_TIMES), name
+            assert [(t, h) for t, h, _ in rows] == [(t, truncated) for t, _, truncated in rows], name
+            assert len(finite) == len(HOUR_EDGE_TIMES) - 2, name
+            for t, hour in finite:
+                assert hour == t.astimezone(dt.timezone.utc).replace(minute=0, second=0,
+                                                                     microsecond=0), (name, t)
+            assert name not in plan, f"{name} is not inlined:\n{plan}"
+        conn.rollback()
 
 
 def test_older_server_refused_in_one_line(engine):

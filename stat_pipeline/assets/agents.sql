@@ -382,7 +382,7 @@ shares AS (  -- (kind, agent, queue or NULL, hour, time): login, pause and wrap-
            least(i.e, h.hour + interval '1 hour') - greatest(i.s, h.hour) AS d
     FROM agent_iv i
     CROSS JOIN LATERAL generate_series(
-        date_trunc('hour', greatest(i.s, CAST(:start AS timestamptz)), 'UTC'),
+        utc_hour(greatest(i.s, CAST(:start AS timestamptz))),
         least(i.e, CAST(:end AS timestamptz)) - interval '1 microsecond',
         interval '1 hour') AS h(hour)
     WHERE i.kind IN ('login', 'qlogin', 'pause', 'qpause') AND i.s < :end AND i.e > :start
@@ -394,7 +394,7 @@ shares AS (  -- (kind, agent, queue or NULL, hour, time): login, pause and wrap-
           FROM agent_row r
           WHERE r.fam = 'wrapup' AND r.seconds > 0 AND r.stat_agent_id IS NOT NULL) w
     CROSS JOIN LATERAL generate_series(
-        date_trunc('hour', greatest(w.s, CAST(:start AS timestamptz)), 'UTC'),
+        utc_hour(greatest(w.s, CAST(:start AS timestamptz))),
         least(w.e, CAST(:end AS timestamptz)) - interval '1 microsecond',
         interval '1 hour') AS h(hour)
     WHERE w.s < :end AND w.e > :start
@@ -429,7 +429,7 @@ reasons AS (
                sum(least(i.e, h.hour + interval '1 hour') - greatest(i.s, h.hour)) AS pause
         FROM agent_iv i
         CROSS JOIN LATERAL generate_series(
-            date_trunc('hour', greatest(i.s, CAST(:start AS timestamptz)), 'UTC'),
+            utc_hour(greatest(i.s, CAST(:start AS timestamptz))),
             least(i.e, CAST(:end AS timestamptz)) - interval '1 microsecond',
             interval '1 hour') AS h(hour)
         WHERE i.kind IN ('pause_reason', 'qpause_reason') AND i.s < :end AND i.e > :start

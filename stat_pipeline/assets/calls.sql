@@ -8,11 +8,11 @@ DELETE FROM queue_log_rejects WHERE stage = 'classify' AND hour >= :start AND ho
 -- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
 -- (run_metadata.py): every hour's materialization gets its own figures. Counted per (hour,
 -- status) by hashing first (a few thousand groups), then the grouping sets over those: the
--- planner cannot tell date_trunc's few values and sorted every call instead (spilling).
+-- planner cannot tell the hours' few values and sorted every call instead (spilling).
 SELECT hour, grouping(hour) = 1 AS whole_range, status, CAST(sum(n) AS bigint) AS n,
        CAST(sum(partial) AS bigint) AS partial, CAST(sum(noted) AS bigint) AS noted,
        CAST(sum(paired_before_enter) AS bigint) AS paired_before_enter
-FROM (SELECT date_trunc('hour', call_time, 'UTC') AS hour, status, count(*) AS n,
+FROM (SELECT utc_hour(call_time) AS hour, status, count(*) AS n,
              count(*) FILTER (WHERE partial) AS partial,
              count(*) FILTER (WHERE note IS NOT NULL) AS noted,
              count(*) FILTER (WHERE note LIKE '%before its ENTERQUEUE%') AS paired_before_enter
@@ -37,7 +37,7 @@ DELETE FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end
 -- status) first, as calls_by_status.
 SELECT hour, grouping(hour) = 1 AS whole_range, status, CAST(sum(n) AS bigint) AS n,
        CAST(sum(without_queue) AS bigint) AS without_queue
-FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour, CAST(status AS text) AS status,
+FROM (SELECT utc_hour("time") AS hour, CAST(status AS text) AS status,
              count(*) AS n, count(*) FILTER (WHERE stat_queue_id IS NULL) AS without_queue
       FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end
       GROUP BY 1, 2) c
@@ -118,7 +118,7 @@ WHERE call_time >= :start AND call_time < :end AND status = 'answered'
 -- The skew query's 99th percentile per hour of [start, end) and (grouping() = 1) the whole
 -- range, in one scan (run_metadata.py): every hour's materialization gets its own figure.
 SELECT hour, grouping(hour) = 1 AS whole_range, percentile_cont(0.99) WITHIN GROUP (ORDER BY d) AS p99
-FROM (SELECT date_trunc('hour', call_time, 'UTC') AS hour,
+FROM (SELECT utc_hour(call_time) AS hour,
              abs(waittime_by_events - waittime) AS d
       FROM classified_calls
       WHERE call_time >= :start AND call_time < :end AND status = 'answered'

@@ -1,7 +1,7 @@
 -- Rows of [:start, :end) that the call classification cannot use as they are. They stay in
 -- queue_log (the copy is faithful); this table says what happened to them and why.
 INSERT INTO queue_log_rejects (source, source_id, hour, stage, reason, disposition, raw)
-SELECT q.source, q.source_id, date_trunc('hour', q."time", 'UTC'), 'classify', r.reason,
+SELECT q.source, q.source_id, utc_hour(q."time"), 'classify', r.reason,
        r.disposition, to_jsonb(q) - 'id' - 'row_hash'
 FROM queue_log q
 CROSS JOIN LATERAL (
@@ -39,7 +39,7 @@ WHERE q."time" >= CAST(:start AS timestamptz) AND q."time" < CAST(:end AS timest
 UNION ALL
 -- Outcome rows whose seconds field was not a number: the call is counted, with the value
 -- taken from the event timestamps (the note of the classified call says which field).
-SELECT q.source, q.source_id, date_trunc('hour', c.call_time, 'UTC'), 'classify', c.note,
+SELECT q.source, q.source_id, utc_hour(c.call_time), 'classify', c.note,
        'repaired', to_jsonb(q) - 'id' - 'row_hash'
 FROM classified_calls c
 -- the outcome row is at the call's end time: the time index finds it

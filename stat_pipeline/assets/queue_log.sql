@@ -109,7 +109,7 @@ WHERE i."time" IS NULL
 
 -- name: record_duplicates
 INSERT INTO queue_log_rejects (source, source_id, hour, stage, reason, disposition, raw)
-SELECT :source, i.source_id, date_trunc('hour', i."time", 'UTC'), 'ingest',
+SELECT :source, i.source_id, utc_hour(i."time"), 'ingest',
        'exact duplicate of source row ' || d.first_id, 'ignored', to_jsonb(i) - 'reject_reason'
 FROM incoming_duplicates d JOIN incoming_queue_log i ON i.ctid = d.row_ref
 
@@ -120,10 +120,12 @@ FROM incoming_duplicates d JOIN incoming_queue_log i ON i.ctid = d.row_ref
 -- (run_metadata.py): every hour's materialization gets its own figures. The lag is sorted
 -- as double precision, the type percentile_cont takes: the same values as the numeric it
 -- was cast from before, without sorting (and spilling) numerics (issue 16, second round).
+-- Not date_part('epoch', ...), a third cheaper: it adds the interval's days and seconds in
+-- floating point, one unit in the last place off the exact lag for ~0.2 % of lags.
 SELECT hour, grouping(hour) = 1 AS whole_range,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) AS p50,
        percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) AS p99, max(lag) AS max
-FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour,
+FROM (SELECT utc_hour("time") AS hour,
              CAST(extract(epoch FROM ingested_at - "time") AS double precision) AS lag
       FROM queue_log
       WHERE source = ANY(CAST(:sources AS text[])) AND "time" >= :start AND "time" < :end) l
@@ -135,7 +137,7 @@ GROUP BY GROUPING SETS ((hour), ())
 -- sorted by event: grouping sets ((hour, event), (event)) sorted all the rows by
 -- (event, hour) instead, spilling to disk (issue 16, second round).
 WITH counts AS MATERIALIZED (
-    SELECT date_trunc('hour', "time", 'UTC') AS hour, event, count(*) AS n FROM queue_log
+    SELECT utc_hour("time") AS hour, event, count(*) AS n FROM queue_log
     WHERE source = ANY(CAST(:sources AS text[])) AND "time" >= :start AND "time" < :end
     GROUP BY 1, 2
 )

@@ -21,14 +21,14 @@ ORDER BY queue
 -- Per hour of [start, end) and (grouping() = 1) the whole range, in one scan
 -- (run_metadata.py): every hour's materialization gets its own figures.
 SELECT hour, grouping(hour) = 1 AS whole_range, avg(waittime) AS avg_wait
-FROM (SELECT date_trunc('hour', "time", 'UTC') AS hour, waittime FROM stat_call_on_queue
+FROM (SELECT utc_hour("time") AS hour, waittime FROM stat_call_on_queue
       WHERE "time" >= :start AND "time" < :end AND status = 'answered') c
 GROUP BY GROUPING SETS ((hour), ())
 
 -- name: check_totals
 -- total = sum of the status columns = number of stat_call_on_queue rows of that hour and queue
 WITH calls AS (
-    SELECT date_trunc('hour', "time", 'UTC') AS hour, stat_queue_id, count(*) AS n
+    SELECT utc_hour("time") AS hour, stat_queue_id, count(*) AS n
     FROM stat_call_on_queue WHERE "time" >= :start AND "time" < :end GROUP BY 1, 2
 ), periodic AS (
     SELECT "time" AS hour, stat_queue_id, total,

@@ -3,7 +3,7 @@
 INSERT INTO stat_queue_periodic ("time", stat_queue_id, answered, abandoned, total, "full",
                                  closed, joinempty, leaveempty, divert_ca_ratio,
                                  divert_waittime, timeout)
-SELECT date_trunc('hour', c."time", 'UTC') AS hour, c.stat_queue_id,
+SELECT utc_hour(c."time") AS hour, c.stat_queue_id,
        count(*) FILTER (WHERE c.status = 'answered'),
        count(*) FILTER (WHERE c.status = 'abandoned'),
        count(*),
