@@ -158,7 +158,7 @@ def compute_into(warehouse_url: str, queue_log: Path, out_dir: Path,
     with engine.begin() as conn:
         source.stage(conn, *ALL_TIME)
         conn.execute(_q("keep_staged"))
-        hours = [h.replace(tzinfo=dt.timezone.utc) for (h,) in conn.execute(_q("plan_hours"), plan)]
+        hours = [h.astimezone(dt.timezone.utc) for (h,) in conn.execute(_q("plan_hours"), plan)]
         counts = conn.execute(_q("counts"), plan).one()
     if not hours:
         with engine.begin() as conn:

@@ -24,7 +24,9 @@ FROM compute_staged_rows
 -- compute plan every hour in between (hundreds of thousands). Each part reads the staged
 -- rows it needs (the filters pushed into the scans, NOT MATERIALIZED: a materialized copy
 -- of all the rows spilled to disk and was read five times), and the hours are made
--- distinct by a hash aggregate (UNION sorted the rows' ~500,000 hours; issue 16).
+-- distinct by a hash aggregate (UNION sorted the rows' ~500,000 hours; issue 16). The
+-- hours are timestamptz (utc_hour, migration 0023: no zone conversion a row), so the
+-- series step in UTC whatever the session's TimeZone: an hour is an hour.
 WITH plausible AS NOT MATERIALIZED (
     SELECT "time", agent, event, data1, data2, data3, data4, data5 FROM compute_staged_rows
     WHERE "time" >= :earliest AND "time" < :latest
@@ -62,32 +64,32 @@ states AS (
                     'PAUSE', 'UNPAUSE', 'ADDMEMBER', 'REMOVEMEMBER')
 )
 SELECT hour FROM (
-SELECT date_trunc('hour', "time" AT TIME ZONE 'UTC') AS hour FROM plausible
+SELECT utc_hour("time") AS hour FROM plausible
 UNION ALL
-SELECT generate_series(date_trunc('hour', s."time" AT TIME ZONE 'UTC'),
-                       date_trunc('hour', coalesce(s.next_time,
-                                                   CAST(:until AS timestamptz) - interval '1 microsecond',
-                                                   b.last_row) AT TIME ZONE 'UTC'),
+SELECT generate_series(utc_hour(s."time"),
+                       utc_hour(coalesce(s.next_time,
+                                         CAST(:until AS timestamptz) - interval '1 microsecond',
+                                         b.last_row)),
                        interval '1 hour')
 FROM states s CROSS JOIN bounds b
 WHERE s.event <> 'AGENTCALLBACKLOGOFF'  -- a logged-off agent accrues no time
 UNION ALL
-SELECT generate_series(date_trunc('hour', "time" AT TIME ZONE 'UTC'),
-                       date_trunc('hour', least(
+SELECT generate_series(utc_hour("time"),
+                       utc_hour(least(
                            "time" + make_interval(secs => least(
                                CASE WHEN data1 ~ '^\s*[0-9]{1,9}\s*$'
                                     THEN CAST(btrim(data1) AS integer) ELSE 0 END,
                                extract(epoch FROM CAST(:lookahead AS interval)))),
                            coalesce(CAST(:until AS timestamptz) - interval '1 microsecond',
-                                    'infinity')) AT TIME ZONE 'UTC'),
+                                    'infinity'))),
                        interval '1 hour')
 FROM plausible
 WHERE event = 'WRAPUPSTART'
 UNION ALL
-SELECT date_trunc('hour', greatest(
+SELECT utc_hour(greatest(
            o."time" - make_interval(secs => least(
                o.seconds, extract(epoch FROM CAST(:lookahead AS interval)))),
-           b.first_row) AT TIME ZONE 'UTC')
+           b.first_row))
 FROM outcomes o CROSS JOIN bounds b
 ) hours
 GROUP BY hour
